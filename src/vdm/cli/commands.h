@@ -1,0 +1,42 @@
+// The vdm CLI: one file per subcommand, each exporting a setup function that declares the
+// subcommand's flags on a CLI11 app and returns the function that runs it. main.cpp holds the
+// one table of commands; `vdm --help` and the "unknown command" text come from it.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "vdm/core/progress.h"
+
+namespace vdm::cli {
+
+// Flags every command takes (declared on the root app; they may follow the subcommand).
+struct GlobalOptions {
+  int threads = 0;             // 0: every core
+  std::string device = "auto";
+  std::string dtype = "f32";
+  bool quiet = false;
+  std::string log_level = "info";
+
+  ProgressOptions progress() const {
+    ProgressOptions p;
+    p.enabled = !quiet;
+    return p;
+  }
+};
+
+using Runner = std::function<int()>;
+using Setup = std::function<Runner(CLI::App& command, const GlobalOptions& global)>;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  Setup setup;
+};
+
+// Defined in the subcommand files.
+Runner setup_info(CLI::App& command, const GlobalOptions& global);
+
+}  // namespace vdm::cli

@@ -1,0 +1,84 @@
+// vdm: the command-line entry point. Parses flags, applies the global run-time choices
+// (threads, logging), runs one subcommand, and turns exceptions into `error: ...` with a
+// non-zero exit: 1 for failures, 2 for bad usage.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "vdm/cli/commands.h"
+#include "vdm/core/error.h"
+#include "vdm/core/log.h"
+#include "vdm/core/runtime.h"
+
+namespace {
+
+using vdm::cli::Command;
+
+const std::vector<Command>& command_table() {
+  static const std::vector<Command> table = {
+      {"info", "Show what a checkpoint, diffusers folder or video file holds",
+       vdm::cli::setup_info},
+  };
+  return table;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"vdm: train, sample and run video diffusion models natively", "vdm"};
+  app.set_version_flag("--version", std::string("vdm ") + VDM_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may also follow the subcommand
+
+  vdm::cli::GlobalOptions global;
+  app.add_option("--threads", global.threads, "CPU threads (default: every core)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--device", global.device, "cpu, cuda, cuda:N or auto")
+      ->capture_default_str();
+  app.add_option("--dtype", global.dtype, "compute type: f32, bf16 (GPU or AVX512-BF16/AMX CPU), f16 (GPU)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}))
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", global.quiet, "no progress output");
+  app.add_option("--log-level", global.log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
+  std::vector<std::pair<CLI::App*, vdm::cli::Runner>> runners;
+  for (const auto& command : command_table()) {
+    CLI::App* sub = app.add_subcommand(command.name, command.summary);
+    runners.emplace_back(sub, command.setup(*sub, global));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help/version (code 0) or the parse error
+    return code == 0 ? 0 : 2;
+  }
+
+  vdm::init_logging(global.quiet && global.log_level == "info" ? "warn" : global.log_level);
+  vdm::set_threads(global.threads);
+  for (auto& [sub, runner] : runners) {
+    if (sub->parsed()) return runner();
+  }
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const vdm::UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const vdm::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

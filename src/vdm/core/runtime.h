@@ -1,0 +1,41 @@
+// Run-time choices made once per process and passed down: threads, device, dtype.
+// LibTorch starts with one intra-op thread; vdm uses every core unless told otherwise.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace vdm {
+
+// Sets LibTorch's intra-op threads; n <= 0 means every core the process may use.
+// Returns the number set.
+int set_threads(int n);
+
+// Cores this process may run on (sched_getaffinity), at least 1.
+int available_cores();
+
+// "cpu", "cuda", "cuda:N" or "auto" (cuda when available, else cpu). Throws vdm::Error
+// naming the accepted values, or saying that CUDA is not available in this build/machine.
+torch::Device parse_device(const std::string& name);
+
+// "f32", "bf16" or "f16" (also "float32", "bfloat16", "float16"). Throws when the device
+// cannot compute in that type: bf16 on a CPU needs AVX512-BF16 or AMX, f16 needs CUDA.
+torch::Dtype parse_dtype(const std::string& name, const torch::Device& device);
+
+// CPU features read from /proc/cpuinfo flags (e.g. "avx512_bf16", "amx_bf16").
+bool cpu_has_flag(const std::string& flag);
+bool cpu_supports_bf16();
+
+// Shared libraries loaded into this process whose file name contains `needle`
+// (resolved through symlinks), from /proc/self/maps.
+std::vector<std::string> loaded_libraries(const std::string& needle);
+
+// The BLAS that LibTorch's matrix products go through, as a short name:
+// "openblas", "mkl", "reference" (Debian's netlib libblas), or "unknown".
+std::string blas_implementation();
+
+// Name of a dtype as vdm writes it ("f32", "bf16", ...).
+std::string dtype_name(torch::Dtype dtype);
+
+}  // namespace vdm
