@@ -1,0 +1,398 @@
+#include "vdm/models/unet3d.h"
+
+#include "vdm/core/error.h"
+
+namespace vdm::models {
+
+// ---- config --------------------------------------------------------------------------------
+
+int64_t UNet3DConfig::head_dim(int64_t level) const {
+  return attention_head_dim.size() == 1 ? attention_head_dim[0] : attention_head_dim.at(level);
+}
+
+void UNet3DConfig::validate() const {
+  VDM_CHECK(in_channels > 0 && out_channels > 0, "unet config: in_channels and out_channels must be positive");
+  VDM_CHECK(!block_out_channels.empty(), "unet config: block_out_channels must list at least one level");
+  VDM_CHECK(attention_levels.size() == block_out_channels.size(),
+            "unet config: attention_levels has {} entries for {} levels", attention_levels.size(),
+            block_out_channels.size());
+  VDM_CHECK(attention_head_dim.size() == 1 || attention_head_dim.size() == block_out_channels.size(),
+            "unet config: attention_head_dim needs 1 or {} entries, has {}", block_out_channels.size(),
+            attention_head_dim.size());
+  VDM_CHECK(layers_per_block >= 1, "unet config: layers_per_block must be >= 1, is {}", layers_per_block);
+  VDM_CHECK(norm_num_groups >= 1, "unet config: norm_num_groups must be >= 1");
+  VDM_CHECK(cross_attention_dim >= 0, "unet config: cross_attention_dim must be >= 0");
+  for (int64_t i = 0; i < levels(); ++i) {
+    const int64_t c = block_out_channels[i];
+    VDM_CHECK(c > 0 && c % norm_num_groups == 0,
+              "unet config: block_out_channels[{}] = {} must be a positive multiple of norm_num_groups = {}", i,
+              c, norm_num_groups);
+    VDM_CHECK(head_dim(i) > 0 && c % head_dim(i) == 0,
+              "unet config: block_out_channels[{}] = {} must be a multiple of attention_head_dim {}", i, c,
+              head_dim(i));
+  }
+  nn::parse_frame_position(frame_position);
+  VDM_CHECK(prediction == "eps" || prediction == "x" || prediction == "v",
+            "unet config: prediction must be eps, x or v, is '{}'", prediction);
+  VDM_CHECK(transformer_in_heads > 0, "unet config: transformer_in_heads must be positive");
+}
+
+io::Json UNet3DConfig::to_json() const {
+  io::Json j;
+  j["_class_name"] = "vdm.UNet3D";
+  j["in_channels"] = in_channels;
+  j["out_channels"] = out_channels;
+  j["block_out_channels"] = block_out_channels;
+  j["attention_levels"] = attention_levels;
+  j["layers_per_block"] = layers_per_block;
+  j["norm_num_groups"] = norm_num_groups;
+  j["norm_eps"] = norm_eps;
+  j["cross_attention_dim"] = cross_attention_dim;
+  j["attention_head_dim"] = attention_head_dim;
+  j["linear_projection"] = linear_projection;
+  j["temporal_conv"] = temporal_conv;
+  j["frame_position"] = frame_position;
+  j["transformer_in"] = transformer_in;
+  j["transformer_in_heads"] = transformer_in_heads;
+  j["downsample_padding"] = downsample_padding;
+  j["mid_block_scale_factor"] = mid_block_scale_factor;
+  j["dropout"] = dropout;
+  j["prediction"] = prediction;
+  return j;
+}
+
+namespace {
+template <typename T>
+void read_field(const io::Json& j, const char* key, T& out) {
+  if (!j.contains(key) || j[key].is_null()) return;
+  try {
+    out = j[key].get<T>();
+  } catch (const io::Json::exception& e) {
+    throw Error(fmt::format("unet config: field '{}' has the wrong type ({}): {}", key, j[key].dump(), e.what()));
+  }
+}
+}  // namespace
+
+UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
+  VDM_CHECK(j.is_object(), "unet config: expected a JSON object");
+  static const char* known[] = {"_class_name", "in_channels", "out_channels", "block_out_channels",
+                                "attention_levels", "layers_per_block", "norm_num_groups", "norm_eps",
+                                "cross_attention_dim", "attention_head_dim", "linear_projection",
+                                "temporal_conv", "frame_position", "transformer_in", "transformer_in_heads",
+                                "downsample_padding", "mid_block_scale_factor", "dropout", "prediction"};
+  for (const auto& [key, value] : j.items()) {
+    bool ok = false;
+    for (const char* k : known) ok = ok || key == k;
+    VDM_CHECK(ok, "unet config: unknown field '{}'", key);
+  }
+  UNet3DConfig c;
+  read_field(j, "in_channels", c.in_channels);
+  read_field(j, "out_channels", c.out_channels);
+  read_field(j, "block_out_channels", c.block_out_channels);
+  read_field(j, "attention_levels", c.attention_levels);
+  read_field(j, "layers_per_block", c.layers_per_block);
+  read_field(j, "norm_num_groups", c.norm_num_groups);
+  read_field(j, "norm_eps", c.norm_eps);
+  read_field(j, "cross_attention_dim", c.cross_attention_dim);
+  if (j.contains("attention_head_dim") && j["attention_head_dim"].is_number()) {
+    c.attention_head_dim = {j["attention_head_dim"].get<int64_t>()};
+  } else {
+    read_field(j, "attention_head_dim", c.attention_head_dim);
+  }
+  read_field(j, "linear_projection", c.linear_projection);
+  read_field(j, "temporal_conv", c.temporal_conv);
+  read_field(j, "frame_position", c.frame_position);
+  read_field(j, "transformer_in", c.transformer_in);
+  read_field(j, "transformer_in_heads", c.transformer_in_heads);
+  read_field(j, "downsample_padding", c.downsample_padding);
+  read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor);
+  read_field(j, "dropout", c.dropout);
+  read_field(j, "prediction", c.prediction);
+  c.validate();
+  return c;
+}
+
+UNet3DConfig UNet3DConfig::from_diffusers(const io::Json& j) {
+  VDM_CHECK(j.is_object(), "diffusers config: expected a JSON object");
+  const std::string cls = j.value("_class_name", std::string());
+  VDM_CHECK(cls == "UNet3DConditionModel", "diffusers config: _class_name is '{}', expected UNet3DConditionModel",
+            cls);
+  VDM_CHECK(!j.contains("num_attention_heads") || j["num_attention_heads"].is_null(),
+            "diffusers config: num_attention_heads is not supported by UNet3DConditionModel (use attention_head_dim)");
+  VDM_CHECK(!j.contains("time_cond_proj_dim") || j["time_cond_proj_dim"].is_null(),
+            "diffusers config: time_cond_proj_dim is not supported");
+  VDM_CHECK(j.value("act_fn", std::string("silu")) == "silu", "diffusers config: act_fn '{}' is not supported (silu)",
+            j.value("act_fn", std::string()));
+  UNet3DConfig c;
+  read_field(j, "in_channels", c.in_channels);
+  read_field(j, "out_channels", c.out_channels);
+  read_field(j, "block_out_channels", c.block_out_channels);
+  read_field(j, "layers_per_block", c.layers_per_block);
+  read_field(j, "norm_num_groups", c.norm_num_groups);
+  read_field(j, "norm_eps", c.norm_eps);
+  read_field(j, "cross_attention_dim", c.cross_attention_dim);
+  read_field(j, "downsample_padding", c.downsample_padding);
+  read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor);
+  if (j.contains("attention_head_dim") && j["attention_head_dim"].is_number()) {
+    c.attention_head_dim = {j["attention_head_dim"].get<int64_t>()};
+  } else {
+    read_field(j, "attention_head_dim", c.attention_head_dim);
+  }
+  std::vector<std::string> down = {"CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"};
+  std::vector<std::string> up = {"UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"};
+  read_field(j, "down_block_types", down);
+  read_field(j, "up_block_types", up);
+  VDM_CHECK(down.size() == c.block_out_channels.size() && up.size() == down.size(),
+            "diffusers config: {} down and {} up block types for {} levels", down.size(), up.size(),
+            c.block_out_channels.size());
+  c.attention_levels.clear();
+  for (size_t i = 0; i < down.size(); ++i) {
+    VDM_CHECK(down[i] == "CrossAttnDownBlock3D" || down[i] == "DownBlock3D",
+              "diffusers config: down_block_types[{}] '{}' is not supported (CrossAttnDownBlock3D, DownBlock3D)", i,
+              down[i]);
+    const bool attn = down[i] == "CrossAttnDownBlock3D";
+    const std::string& mirror = up[down.size() - 1 - i];
+    VDM_CHECK(mirror == (attn ? "CrossAttnUpBlock3D" : "UpBlock3D"),
+              "diffusers config: up_block_types[{}] '{}' must mirror down_block_types[{}] '{}'", down.size() - 1 - i,
+              mirror, i, down[i]);
+    c.attention_levels.push_back(attn);
+  }
+  // Fixed by UNet3DConditionModel itself.
+  c.linear_projection = true;
+  c.temporal_conv = true;
+  c.frame_position = "none";
+  c.transformer_in = true;
+  c.transformer_in_heads = 8;
+  VDM_CHECK(c.attention_head_dim.size() == 1,
+            "diffusers config: a per-level attention_head_dim cannot build UNet3DConditionModel's transformer_in");
+  c.validate();
+  return c;
+}
+
+UNet3DConfig UNet3DConfig::from_file(const std::string& path) {
+  const io::Json j = io::read_json_file(path);
+  try {
+    if (j.value("_class_name", std::string()) == "UNet3DConditionModel") return from_diffusers(j);
+    return from_json(j);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+UNet3DConfig UNet3DConfig::tiny() {
+  UNet3DConfig c;
+  c.block_out_channels = {8, 16};
+  c.attention_levels = {true, false};
+  c.layers_per_block = 1;
+  c.norm_num_groups = 4;
+  c.cross_attention_dim = 8;
+  c.attention_head_dim = {4};
+  return c;
+}
+
+UNet3DConfig UNet3DConfig::modelscope() { return UNet3DConfig(); }
+
+// ---- levels --------------------------------------------------------------------------------
+
+UNetLevelImpl::UNetLevelImpl(const Options& o, const UNet3DConfig& config) : options(o) {
+  const int64_t groups = config.norm_num_groups;
+  for (int64_t i = 0; i < o.layers; ++i) {
+    resnets->push_back(nn::ResnetBlock(nn::ResnetBlockOptions(o.resnet_in[i], o.resnet_out[i], config.time_embed_dim())
+                                           .groups(groups)
+                                           .eps(config.norm_eps)
+                                           .dropout(config.dropout)
+                                           .output_scale_factor(o.output_scale_factor)));
+    if (o.temporal_conv) temp_convs->push_back(nn::TemporalConv(o.resnet_out[i], groups));
+    const bool attend_here = o.attention && (!o.mid || i + 1 < o.layers);
+    if (attend_here) {
+      const int64_t c = o.resnet_out[i];
+      attentions->push_back(nn::SpatialTransformer(nn::SpatialTransformerOptions(c, c / o.head_dim, o.head_dim)
+                                                       .context_dim(config.cross_attention_dim)
+                                                       .groups(groups)
+                                                       .linear_projection(config.linear_projection)));
+      temp_attentions->push_back(nn::TemporalTransformer(
+          nn::TemporalTransformerOptions(c, c / o.head_dim, o.head_dim)
+              .groups(groups)
+              .frame_position(nn::parse_frame_position(config.frame_position))));
+    }
+  }
+  const int64_t c_out = o.resnet_out.back();
+  if (o.downsample) downsamplers->push_back(nn::Downsample(c_out, config.downsample_padding));
+  if (o.upsample) upsamplers->push_back(nn::Upsample(c_out));
+  register_module("resnets", resnets);
+  if (!temp_convs->is_empty()) register_module("temp_convs", temp_convs);
+  if (!attentions->is_empty()) {
+    register_module("attentions", attentions);
+    register_module("temp_attentions", temp_attentions);
+  }
+  if (o.downsample) register_module("downsamplers", downsamplers);
+  if (o.upsample) register_module("upsamplers", upsamplers);
+}
+
+// ---- the U-Net -----------------------------------------------------------------------------
+
+UNet3DImpl::UNet3DImpl(const UNet3DConfig& config) : config_(config) {
+  config_.validate();
+  const auto& ch = config_.block_out_channels;
+  const int64_t n = config_.levels(), c0 = ch[0];
+  conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(config_.in_channels, c0, 3).padding(1)));
+  time_embedding = register_module("time_embedding", nn::TimestepEmbedding(c0, config_.time_embed_dim()));
+  if (config_.transformer_in) {
+    transformer_in = register_module(
+        "transformer_in", nn::TemporalTransformer(nn::TemporalTransformerOptions(c0, config_.transformer_in_heads,
+                                                                                 config_.head_dim(0))
+                                                      .groups(config_.norm_num_groups)
+                                                      .frame_position(nn::parse_frame_position(config_.frame_position))));
+  }
+  int64_t out = c0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t in = out;
+    out = ch[i];
+    UNetLevelImpl::Options o;
+    o.layers = config_.layers_per_block;
+    for (int64_t l = 0; l < o.layers; ++l) {
+      o.resnet_in.push_back(l == 0 ? in : out);
+      o.resnet_out.push_back(out);
+    }
+    o.attention = config_.attention_levels[i];
+    o.temporal_conv = config_.temporal_conv;
+    o.head_dim = config_.head_dim(i);
+    o.downsample = i + 1 < n;
+    o.upsample = false;
+    down_blocks->push_back(UNetLevel(o, config_));
+  }
+  register_module("down_blocks", down_blocks);
+
+  UNetLevelImpl::Options mid;
+  mid.layers = 2;
+  mid.resnet_in = {ch.back(), ch.back()};
+  mid.resnet_out = {ch.back(), ch.back()};
+  mid.attention = true;
+  mid.temporal_conv = config_.temporal_conv;
+  mid.head_dim = config_.head_dim(n - 1);
+  mid.downsample = mid.upsample = false;
+  mid.mid = true;
+  mid.output_scale_factor = config_.mid_block_scale_factor;
+  mid_block = register_module("mid_block", UNetLevel(mid, config_));
+
+  int64_t prev_out = ch.back();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t level = n - 1 - i;  // mirrors down level `level`
+    const int64_t out_c = ch[level];
+    const int64_t in_c = ch[std::max<int64_t>(level - 1, 0)];
+    UNetLevelImpl::Options o;
+    o.layers = config_.layers_per_block + 1;
+    for (int64_t l = 0; l < o.layers; ++l) {
+      const int64_t skip = l == o.layers - 1 ? in_c : out_c;
+      o.resnet_in.push_back((l == 0 ? prev_out : out_c) + skip);
+      o.resnet_out.push_back(out_c);
+    }
+    o.attention = config_.attention_levels[level];
+    o.temporal_conv = config_.temporal_conv;
+    o.head_dim = config_.head_dim(level);
+    o.downsample = false;
+    o.upsample = i + 1 < n;
+    o.up_path = true;
+    up_blocks->push_back(UNetLevel(o, config_));
+    prev_out = out_c;
+  }
+  register_module("up_blocks", up_blocks);
+  conv_norm_out = register_module(
+      "conv_norm_out", torch::nn::GroupNorm(torch::nn::GroupNormOptions(config_.norm_num_groups, c0).eps(config_.norm_eps)));
+  conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(c0, config_.out_channels, 3).padding(1)));
+}
+
+int64_t UNet3DImpl::parameter_count() const {
+  int64_t total = 0;
+  for (const auto& p : parameters()) total += p.numel();
+  return total;
+}
+
+torch::Tensor UNet3DImpl::level_forward(UNetLevelImpl& level, torch::Tensor h, const torch::Tensor& temb,
+                                        const torch::Tensor& context, int64_t frames,
+                                        const UNet3DForwardOptions& opt, std::vector<torch::Tensor>* skips,
+                                        const std::vector<int64_t>& upsample_size) {
+  const auto& o = level.options;
+  auto resnet = [&](int64_t i, torch::Tensor x) {
+    x = level.resnets[i]->as<nn::ResnetBlock>()->forward(x, temb);
+    if (o.temporal_conv && opt.temporal) x = level.temp_convs[i]->as<nn::TemporalConv>()->forward(x, frames, opt.is_image);
+    return x;
+  };
+  auto attend = [&](int64_t i, torch::Tensor x) {
+    x = level.attentions[i]->as<nn::SpatialTransformer>()->forward(x, context);
+    if (opt.temporal) x = level.temp_attentions[i]->as<nn::TemporalTransformer>()->forward(x, frames, opt.is_image);
+    return x;
+  };
+  if (o.mid) {
+    h = resnet(0, h);
+    for (int64_t i = 1; i < o.layers; ++i) h = resnet(i, attend(i - 1, h));
+    return h;
+  }
+  const bool up = o.up_path;
+  for (int64_t i = 0; i < o.layers; ++i) {
+    if (up) {  // up path: concatenate the matching skip first
+      h = torch::cat({h, skips->back()}, 1);
+      skips->pop_back();
+    }
+    h = resnet(i, h);
+    if (o.attention) h = attend(i, h);
+    if (!up && skips != nullptr) skips->push_back(h);
+  }
+  if (o.downsample) {
+    h = level.downsamplers[0]->as<nn::Downsample>()->forward(h);
+    skips->push_back(h);
+  }
+  if (o.upsample) h = level.upsamplers[0]->as<nn::Upsample>()->forward(h, upsample_size);
+  return h;
+}
+
+torch::Tensor UNet3DImpl::forward(const torch::Tensor& sample, const torch::Tensor& timestep,
+                                  const torch::Tensor& context, const UNet3DForwardOptions& opt) {
+  VDM_CHECK(sample.dim() == 5, "unet: sample must be [B, C, F, H, W], got {} dims", sample.dim());
+  const int64_t b = sample.size(0), c = sample.size(1), f = sample.size(2), h = sample.size(3), w = sample.size(4);
+  VDM_CHECK(c == config_.in_channels, "unet: sample has {} channels, the model takes {}", c, config_.in_channels);
+  VDM_CHECK(b > 0 && f > 0 && h > 0 && w > 0, "unet: empty sample [{}, {}, {}, {}, {}]", b, c, f, h, w);
+  VDM_CHECK(timestep.numel() == 1 || (timestep.dim() == 1 && timestep.size(0) == b),
+            "unet: timestep must be a scalar or [B = {}], got {} values", b, timestep.numel());
+  if (config_.cross_attention_dim > 0) {
+    VDM_CHECK(context.defined() && context.dim() == 3 && context.size(0) == b &&
+                  context.size(2) == config_.cross_attention_dim,
+              "unet: context (text embeddings) must be [B = {}, L, {}]", b, config_.cross_attention_dim);
+  }
+  if (opt.is_image.defined()) {
+    VDM_CHECK(opt.is_image.dim() == 1 && opt.is_image.size(0) == b && opt.is_image.scalar_type() == torch::kBool,
+              "unet: is_image must be a [B = {}] bool tensor", b);
+  }
+  const auto dtype = conv_in->weight.scalar_type();
+
+  // Timestep embedding, once per video, then shared by its frames.
+  auto t = timestep.reshape({-1}).expand({b}).to(sample.device());
+  auto t_emb = nn::sinusoidal_embedding(t, config_.block_out_channels[0], /*flip_sin_to_cos=*/true, 0.0).to(dtype);
+  auto temb = time_embedding(t_emb).repeat_interleave(f, 0);  // [(B F), Ct]
+  torch::Tensor ctx;
+  if (config_.cross_attention_dim > 0) ctx = context.to(dtype).repeat_interleave(f, 0);  // [(B F), L, Dc]
+
+  auto x = sample.to(dtype).permute({0, 2, 1, 3, 4}).reshape({b * f, c, h, w});  // b c f h w -> (b f) c h w
+  x = conv_in(x);                                                                   // [(B F), C0, H, W]
+  if (transformer_in && opt.temporal) x = transformer_in(x, f, opt.is_image);
+
+  std::vector<torch::Tensor> skips = {x};
+  for (auto& block : *down_blocks) {
+    x = level_forward(*block->as<UNetLevel>(), x, temb, ctx, f, opt, &skips, {});
+  }
+  x = level_forward(*mid_block, x, temb, ctx, f, opt, nullptr, {});
+  for (size_t i = 0; i < up_blocks->size(); ++i) {
+    auto& level = *up_blocks[i]->as<UNetLevel>();
+    // Upsample to the size of the skip the next level consumes (handles odd sizes).
+    std::vector<int64_t> size;
+    if (level.options.upsample) {
+      const auto& next_skip = skips[skips.size() - 1 - level.options.layers];
+      size = {next_skip.size(2), next_skip.size(3)};
+    }
+    x = level_forward(level, x, temb, ctx, f, opt, &skips, size);
+  }
+  x = conv_out(torch::silu(conv_norm_out(x)));  // [(B F), Cout, H, W]
+  return x.view({b, f, config_.out_channels, h, w}).permute({0, 2, 1, 3, 4});  // -> b c f h w
+}
+
+}  // namespace vdm::models

@@ -1,0 +1,79 @@
+#include "vdm/nn/attention.h"
+
+#include "vdm/core/torch_compat.h"
+
+namespace vdm::nn {
+
+AttentionImpl::AttentionImpl(const AttentionOptions& o) : options(o) {
+  const int64_t inner = o.heads() * o.head_dim();
+  const int64_t kv_in = o.context_dim() > 0 ? o.context_dim() : o.query_dim();
+  to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(o.query_dim(), inner).bias(o.qkv_bias())));
+  to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(kv_in, inner).bias(o.qkv_bias())));
+  to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(kv_in, inner).bias(o.qkv_bias())));
+  to_out->push_back(torch::nn::Linear(inner, o.query_dim()));
+  register_module("to_out", to_out);
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context,
+                                     const torch::Tensor& bias) {
+  const auto& kv = context.defined() ? context : x;
+  const int64_t n = x.size(0), nh = options.heads(), dh = options.head_dim();
+  // n l (nh dh) -> n nh l dh
+  auto split = [&](const torch::Tensor& t) { return t.view({n, t.size(1), nh, dh}).transpose(1, 2); };
+  auto q = split(to_q(x));   // [N, Nh, Lq, Dh]
+  auto k = split(to_k(kv));  // [N, Nh, Lk, Dh]
+  auto v = split(to_v(kv));  // [N, Nh, Lk, Dh]
+  auto out = compat::scaled_dot_product_attention(q, k, v, bias);  // [N, Nh, Lq, Dh]
+  out = out.transpose(1, 2).reshape({n, x.size(1), nh * dh});      // [N, Lq, Nh Dh]
+  return to_out[0]->as<torch::nn::Linear>()->forward(out);         // [N, Lq, D]
+}
+
+GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
+  proj = register_module("proj", torch::nn::Linear(dim_in, dim_out * 2));
+}
+
+torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
+  auto parts = proj(x).chunk(2, -1);
+  return parts[0] * torch::gelu(parts[1]);  // exact (erf) GELU, as diffusers
+}
+
+FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
+  net->push_back(GEGLU(dim, dim * mult));
+  net->push_back(torch::nn::Dropout(0.0));
+  net->push_back(torch::nn::Linear(dim * mult, dim));
+  register_module("net", net);
+}
+
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  return net[2]->as<torch::nn::Linear>()->forward(net[0]->as<GEGLU>()->forward(x));
+}
+
+TransformerBlockImpl::TransformerBlockImpl(const TransformerBlockOptions& o) : options(o) {
+  auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}).eps(1e-5)); };
+  norm1 = register_module("norm1", ln());
+  attn1 = register_module("attn1", Attention(AttentionOptions(o.dim(), o.heads(), o.head_dim())));
+  if (o.context_dim() > 0 || o.double_self_attention()) {
+    norm2 = register_module("norm2", ln());
+    attn2 = register_module(
+        "attn2", Attention(AttentionOptions(o.dim(), o.heads(), o.head_dim()).context_dim(o.context_dim())));
+  }
+  norm3 = register_module("norm3", ln());
+  ff = register_module("ff", FeedForward(o.dim()));
+}
+
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor& context,
+                                            const torch::Tensor& self_bias,
+                                            const torch::Tensor& position) {
+  auto with_position = [&](torch::Tensor h) { return position.defined() ? h + position : h; };
+  auto x = x_in + attn1->forward(with_position(norm1(x_in)), torch::Tensor(), self_bias);  // [N, L, D]
+  if (attn2) {
+    if (options.context_dim() > 0) {
+      x = x + attn2->forward(norm2(x), context);
+    } else {
+      x = x + attn2->forward(with_position(norm2(x)), torch::Tensor(), self_bias);
+    }
+  }
+  return x + ff(norm3(x));  // [N, L, D]
+}
+
+}  // namespace vdm::nn

@@ -1,0 +1,27 @@
+// Timestep and position embeddings.
+// Sinusoidal embedding: Vaswani et al. 2017 (arXiv:1706.03762), Sec. 3.5, as DDPM and
+// diffusers' get_timestep_embedding use it for diffusion timesteps.
+#pragma once
+#include <torch/torch.h>
+
+namespace vdm::nn {
+
+// t: [N] (any real values) -> [N, dim].
+// freq_k = exp(-log(max_period) * k / (half - downscale_freq_shift)), k < half = dim / 2;
+// embedding = [sin(t freq), cos(t freq)], or [cos, sin] when flip_sin_to_cos; odd dims get a
+// zero column. Computed in float32 (as diffusers does), whatever the model's dtype.
+torch::Tensor sinusoidal_embedding(const torch::Tensor& t, int64_t dim, bool flip_sin_to_cos = true,
+                                   double downscale_freq_shift = 0.0, double scale = 1.0,
+                                   double max_period = 10000.0);
+
+// diffusers' TimestepEmbedding: linear_1 -> SiLU -> linear_2.
+class TimestepEmbeddingImpl : public torch::nn::Module {
+ public:
+  TimestepEmbeddingImpl(int64_t in_channels, int64_t embed_dim);
+  torch::Tensor forward(const torch::Tensor& x);  // [N, in] -> [N, embed_dim]
+
+  torch::nn::Linear linear_1{nullptr}, linear_2{nullptr};
+};
+TORCH_MODULE(TimestepEmbedding);
+
+}  // namespace vdm::nn

@@ -1,0 +1,93 @@
+#include "vdm/nn/resnet.h"
+
+namespace vdm::nn {
+
+namespace F = torch::nn::functional;
+
+ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& o) : options(o) {
+  norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.groups(), o.in_channels()).eps(o.eps())));
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 3).padding(1)));
+  if (o.temb_channels() > 0) {
+    time_emb_proj = register_module("time_emb_proj", torch::nn::Linear(o.temb_channels(), o.out_channels()));
+  }
+  norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.groups(), o.out_channels()).eps(o.eps())));
+  dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
+  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.out_channels(), o.out_channels(), 3).padding(1)));
+  if (o.in_channels() != o.out_channels()) {
+    conv_shortcut = register_module("conv_shortcut", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 1)));
+  }
+}
+
+torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
+  auto h = conv1(torch::silu(norm1(x)));  // [N, Cout, H, W]
+  if (time_emb_proj && temb.defined()) {
+    h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  }
+  h = conv2(dropout(torch::silu(norm2(h))));
+  auto skip = conv_shortcut ? conv_shortcut(x) : x;
+  auto out = skip + h;
+  return options.output_scale_factor() == 1.0 ? out : out / options.output_scale_factor();
+}
+
+namespace {
+torch::nn::Sequential temporal_stage(int64_t channels, int64_t groups, double dropout, bool with_dropout) {
+  torch::nn::Sequential s;
+  s->push_back(torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels)));
+  s->push_back(torch::nn::SiLU());
+  if (with_dropout) s->push_back(torch::nn::Dropout(dropout));
+  s->push_back(torch::nn::Conv3d(torch::nn::Conv3dOptions(channels, channels, {3, 1, 1}).padding({1, 0, 0})));
+  return s;
+}
+}  // namespace
+
+TemporalConvImpl::TemporalConvImpl(int64_t channels, int64_t groups, double dropout) {
+  // Keys: conv1.0 (norm), conv1.2 (conv); conv2..4: .0 (norm), .3 (conv), as diffusers.
+  conv1 = register_module("conv1", temporal_stage(channels, groups, dropout, false));
+  conv2 = register_module("conv2", temporal_stage(channels, groups, dropout, true));
+  conv3 = register_module("conv3", temporal_stage(channels, groups, dropout, true));
+  conv4 = register_module("conv4", temporal_stage(channels, groups, dropout, true));
+  torch::NoGradGuard no_grad;
+  auto last = conv4[3]->as<torch::nn::Conv3d>();
+  last->weight.zero_();
+  last->bias.zero_();
+}
+
+torch::Tensor TemporalConvImpl::forward(const torch::Tensor& x, int64_t frames, const torch::Tensor& is_image) {
+  const int64_t bf = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t b = bf / frames;
+  auto identity = x.view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // (b f) c h w -> b c f h w
+  auto delta = conv4->forward(conv3->forward(conv2->forward(conv1->forward(identity))));  // [B, C, F, H, W]
+  if (is_image.defined()) {
+    delta = delta * is_image.logical_not().to(delta.dtype()).view({b, 1, 1, 1, 1});
+  }
+  auto out = identity + delta;
+  return out.permute({0, 2, 1, 3, 4}).reshape({bf, c, h, w});  // b c f h w -> (b f) c h w
+}
+
+DownsampleImpl::DownsampleImpl(int64_t channels, int64_t pad) : padding(pad) {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).stride(2).padding(pad)));
+}
+
+torch::Tensor DownsampleImpl::forward(const torch::Tensor& x) {
+  if (padding == 0) return conv(F::pad(x, F::PadFuncOptions({0, 1, 0, 1})));
+  return conv(x);
+}
+
+UpsampleImpl::UpsampleImpl(int64_t channels) {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
+}
+
+torch::Tensor UpsampleImpl::forward(const torch::Tensor& x, const std::vector<int64_t>& size) {
+  auto opts = F::InterpolateFuncOptions().mode(torch::kNearest);
+  if (size.empty()) {
+    opts.scale_factor(std::vector<double>{2.0, 2.0});
+  } else {
+    opts.size(size);
+  }
+  // Nearest interpolation is not implemented for bf16 in every LibTorch build: go via f32.
+  auto up = x.scalar_type() == torch::kBFloat16 ? F::interpolate(x.to(torch::kFloat32), opts).to(x.dtype())
+                                                : F::interpolate(x, opts);
+  return conv(up);
+}
+
+}  // namespace vdm::nn
