@@ -42,23 +42,29 @@ struct Video {
   VideoInfo info;        // of the source file
 };
 
-// Decodes a .mp4, .webm, .mov, .mkv or .gif file.
+// Decodes a .mp4, .webm, .mov, .mkv or .gif file (other extensions are refused, and so is a
+// file whose content probes as any other container). Frames that change size mid-stream are
+// scaled to the first frame's size (or to width x height when given). With fps > 0, output
+// frame k is the source frame nearest to t0 + k / fps, so frames are dropped or repeated.
 Video read_video(const std::string& path, const VideoReadOptions& options = {});
 
-// Opens the file and counts its frames by decoding; no frames are kept.
+// Opens the file and counts its frames by decoding (at most options.max_frames); no frames
+// are kept. Throws like read_video, including for a file with no decodable frame.
 VideoInfo probe_video(const std::string& path, const VideoReadOptions& options = {});
 
 struct VideoWriteOptions {
-  double fps = 8;
-  int crf = 18;  // quality for H.264 / VP9 (lower is better)
+  double fps = 8;  // in (0, 1000]; GIF stores delays in 1/100 s, so its rate is approximate
+  int crf = 18;    // quality for H.264 [0, 51] / VP9 [0, 63] (lower is better)
 };
 
 // Writes by the path's extension: .gif (one palette per clip, looping forever), .mp4 (H.264,
-// yuv420p), .webm (VP9), or a path ending in '/' or naming an existing folder: PNG frames
-// frame_00000.png, ... Odd sizes for yuv420p codecs are padded to even by edge replication.
-// The file is written to a temporary name and renamed, so a failed write leaves no torn
-// file. Throws vdm::Error for unknown extensions (listing the accepted ones) and for encoder
-// or I/O failures.
+// yuv420p, BT.709), .webm (VP9, yuv420p, BT.709), or a path ending in '/' or naming an existing
+// folder: PNG frames frame_00000.png, ... (the folder itself is created if its parent exists).
+// Odd sizes are padded to even by edge replication for .mp4 (H.264's 4:2:0 needs even sizes;
+// VP9 and GIF keep the size). Accepts any floating dtype; NaN is written as 0. The file is
+// written to a temporary name and renamed, so a failed write leaves no torn file. Throws
+// vdm::Error for bad tensors, unknown extensions (listing the accepted ones), a missing output
+// folder, and encoder or I/O failures.
 void write_video(const std::string& path, const torch::Tensor& frames,
                  const VideoWriteOptions& options = {});
 

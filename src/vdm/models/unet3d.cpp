@@ -1,6 +1,10 @@
 #include "vdm/models/unet3d.h"
 
+#include <filesystem>
+
 #include "vdm/core/error.h"
+#include "vdm/io/checkpoint.h"
+#include "vdm/models/weights.h"
 
 namespace vdm::models {
 
@@ -393,6 +397,43 @@ torch::Tensor UNet3DImpl::forward(const torch::Tensor& sample, const torch::Tens
   }
   x = conv_out(torch::silu(conv_norm_out(x)));  // [(B F), Cout, H, W]
   return x.view({b, f, config_.out_channels, h, w}).permute({0, 2, 1, 3, 4});  // -> b c f h w
+}
+
+// ---- checkpoints ---------------------------------------------------------------------------
+
+void save_unet3d(const std::string& path, const UNet3D& unet, const io::Metadata& extra) {
+  io::Metadata meta = extra;
+  meta["format"] = "pt";
+  meta["vdm.config"] = unet->config().to_json().dump();
+  io::save_safetensors(path, state_dict(*unet), meta);
+}
+
+UNet3D load_unet3d(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  UNet3DConfig config;
+  io::TensorFile weights;
+  if (fs::is_directory(path, ec)) {
+    const auto config_path = (fs::path(path) / "config.json").string();
+    VDM_CHECK(fs::exists(config_path, ec), "'{}' has no config.json (expected a diffusers model folder)", path);
+    config = UNet3DConfig::from_file(config_path);
+    weights = io::load_checkpoint(path);
+  } else {
+    weights = io::load_checkpoint(path);
+    auto it = weights.metadata.find("vdm.config");
+    VDM_CHECK(it != weights.metadata.end(),
+              "{}: no \"vdm.config\" in the file's metadata; give a diffusers model folder or a checkpoint "
+              "written by vdm",
+              path);
+    try {
+      config = UNet3DConfig::from_json(io::parse_json(it->second, path + ": vdm.config"));
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", path, e.what()));
+    }
+  }
+  UNet3D unet(config);
+  load_weights(*unet, weights, path);
+  return unet;
 }
 
 }  // namespace vdm::models

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "vdm/io/json.h"
+#include "vdm/io/safetensors.h"
 #include "vdm/nn/embeddings.h"
 #include "vdm/nn/resnet.h"
 #include "vdm/nn/transformer.h"
@@ -125,5 +126,13 @@ class UNet3DImpl : public torch::nn::Module {
   UNet3DConfig config_;
 };
 TORCH_MODULE(UNet3D);
+
+// Saves the weights (float32 or the model's dtype) with the config in the file's metadata
+// ("vdm.config"), atomically.
+void save_unet3d(const std::string& path, const UNet3D& unet, const io::Metadata& extra = {});
+
+// Loads a vdm checkpoint (.safetensors carrying "vdm.config") or a diffusers
+// UNet3DConditionModel folder (config.json + weights, sharded or not).
+UNet3D load_unet3d(const std::string& path);
 
 }  // namespace vdm::models

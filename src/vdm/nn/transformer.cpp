@@ -80,6 +80,11 @@ torch::Tensor TemporalTransformerImpl::forward(const torch::Tensor& x, int64_t f
   // GroupNorm statistics per video over (C, F, H, W), as diffusers normalizes [B, C, F, H, W].
   auto hidden = x.view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // [B, C, F, H, W]
   hidden = norm(hidden);
+  if (is_image.defined()) {
+    // Image items are independent frames: their statistics must not come from the others.
+    auto per_frame = norm(x).view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // [B, C, F, H, W]
+    hidden = torch::where(is_image.view({b, 1, 1, 1, 1}), per_frame, hidden);
+  }
   hidden = hidden.permute({0, 3, 4, 2, 1}).reshape({b * h * w, frames, c});  // b c f h w -> (b h w) f c
   hidden = proj_in(hidden);                                                 // [(B H W), F, D]
 
