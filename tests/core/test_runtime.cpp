@@ -79,6 +79,14 @@ TEST(Runtime, CompatAttentionMatchesReference) {
   EXPECT_LT((ref[0][1][2] - expect).abs().max().item<float>(), 1e-5);
   auto fused = vdm::compat::scaled_dot_product_attention(q, k, v, bias);
   EXPECT_LT((fused - ref).abs().max().item<float>(), 1e-5);
+  // The chunked inference path, with chunks smaller than one slice's scores and uneven splits.
+  for (int64_t budget : {1, 35, 70, 1 << 20}) {
+    auto chunked = vdm::compat::attention_chunked(q, k, v, bias, budget);
+    EXPECT_LT((chunked - ref).abs().max().item<float>(), 1e-5) << budget;
+  }
+  torch::NoGradGuard no_grad;
+  EXPECT_LT((vdm::compat::scaled_dot_product_attention(q, k, v) - vdm::compat::attention_reference(q, k, v))
+                .abs().max().item<float>(), 1e-5);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "vdm/core/error.h"
 #include "vdm/io/checkpoint.h"
+#include "vdm/nn/checkpoint.h"
 #include "vdm/models/weights.h"
 
 namespace vdm::models {
@@ -317,15 +318,32 @@ torch::Tensor UNet3DImpl::level_forward(UNetLevelImpl& level, torch::Tensor h, c
                                         const UNet3DForwardOptions& opt, std::vector<torch::Tensor>* skips,
                                         const std::vector<int64_t>& upsample_size) {
   const auto& o = level.options;
-  auto resnet = [&](int64_t i, torch::Tensor x) {
-    x = level.resnets[i]->as<nn::ResnetBlock>()->forward(x, temb);
-    if (o.temporal_conv && opt.temporal) x = level.temp_convs[i]->as<nn::TemporalConv>()->forward(x, frames, opt.is_image);
+  // Each residual block and each attention pair is one unit; with gradient checkpointing a
+  // unit keeps no activations and is recomputed in backward. The lambdas capture by value
+  // (but the level): backward runs after this function has returned.
+  UNetLevelImpl* lv = &level;
+  const bool temporal = opt.temporal;
+  const torch::Tensor is_image = opt.is_image;
+  auto resnet_unit = [lv, temporal, is_image, frames](int64_t i, const std::vector<torch::Tensor>& in) {
+    auto x = lv->resnets[i]->as<nn::ResnetBlock>()->forward(in[0], in[1]);
+    if (lv->options.temporal_conv && temporal) x = lv->temp_convs[i]->as<nn::TemporalConv>()->forward(x, frames, is_image);
     return x;
   };
-  auto attend = [&](int64_t i, torch::Tensor x) {
-    x = level.attentions[i]->as<nn::SpatialTransformer>()->forward(x, context);
-    if (opt.temporal) x = level.temp_attentions[i]->as<nn::TemporalTransformer>()->forward(x, frames, opt.is_image);
+  auto attend_unit = [lv, temporal, is_image, frames](int64_t i, const std::vector<torch::Tensor>& in) {
+    auto x = lv->attentions[i]->as<nn::SpatialTransformer>()->forward(in[0], in[1]);
+    if (temporal) x = lv->temp_attentions[i]->as<nn::TemporalTransformer>()->forward(x, frames, is_image);
     return x;
+  };
+  const bool recompute = opt.gradient_checkpointing && torch::GradMode::is_enabled();
+  auto resnet = [&](int64_t i, const torch::Tensor& x) {
+    if (!recompute) return resnet_unit(i, {x, temb});
+    return nn::checkpoint([resnet_unit, i](const std::vector<torch::Tensor>& in) { return resnet_unit(i, in); },
+                          {x, temb});
+  };
+  auto attend = [&](int64_t i, const torch::Tensor& x) {
+    if (!recompute) return attend_unit(i, {x, context});
+    return nn::checkpoint([attend_unit, i](const std::vector<torch::Tensor>& in) { return attend_unit(i, in); },
+                          {x, context});
   };
   if (o.mid) {
     h = resnet(0, h);

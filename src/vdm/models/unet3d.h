@@ -73,6 +73,9 @@ struct UNet3DConfig {
 struct UNet3DForwardOptions {
   torch::Tensor is_image;  // [B] bool: these items skip temporal mixing (joint image-video training)
   bool temporal = true;    // false: skip every temporal layer (the image model, frame by frame)
+  // Keep no activations inside residual and attention units; recompute them in backward
+  // (less memory for about one more forward of compute). Training only.
+  bool gradient_checkpointing = false;
 };
 
 // One level of the down or up path: resnets (+ temporal convs) (+ spatial and temporal
