@@ -16,19 +16,19 @@ TEST(Runtime, BlasIsNotTheReferenceImplementation) {
   const std::string blas = vdm::blas_implementation();
   EXPECT_NE(blas, "reference") << "LibTorch links Debian's reference BLAS; run scripts/setup.sh "
                                   "(installs libopenblas0-openmp)";
-  // A generous floor on the rate as a second witness: the reference BLAS runs ~6 GFLOP/s on
-  // 2 cores, OpenBLAS ~200. The floor (15) sits far below OpenBLAS even on a loaded machine.
+  // The rate is reported, not asserted: on a loaded machine (ctest -j2 on 2 cores) OpenBLAS
+  // can fall to the reference BLAS's ~6 GFLOP/s, so only the loaded library is a sound oracle.
   vdm::set_threads(0);
   double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < 3; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     auto c = torch::matmul(a, a);
     (void)c.sum().item<float>();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, 2.0 * 512 * 512 * 512 / s / 1e9);
   }
-  EXPECT_GT(best, 15.0) << "float32 512x512 matmul runs at " << best << " GFLOP/s (BLAS: " << blas
-                        << ")";
+  RecordProperty("matmul_gflops", std::to_string(best));
+  std::printf("BLAS: %s, float32 512x512 matmul: %.1f GFLOP/s\n", blas.c_str(), best);
 }
 
 TEST(Runtime, ThreadsDefaultToEveryCore) {

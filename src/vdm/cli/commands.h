@@ -38,5 +38,6 @@ struct Command {
 
 // Defined in the subcommand files.
 Runner setup_info(CLI::App& command, const GlobalOptions& global);
+Runner setup_sample(CLI::App& command, const GlobalOptions& global);
 
 }  // namespace vdm::cli

@@ -19,6 +19,8 @@ const std::vector<Command>& command_table() {
   static const std::vector<Command> table = {
       {"info", "Show what a checkpoint, diffusers folder or video file holds",
        vdm::cli::setup_info},
+      {"sample", "Sample a denoiser with a chosen sampler and schedule (diffusers scheduler configs)",
+       vdm::cli::setup_sample},
   };
   return table;
 }
