@@ -1,6 +1,7 @@
 #include "vdm/nn/attention.h"
 
 #include "vdm/core/torch_compat.h"
+#include "vdm/nn/linear.h"
 
 namespace vdm::nn {
 
@@ -20,12 +21,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const int64_t n = x.size(0), nh = options.heads(), dh = options.head_dim();
   // n l (nh dh) -> n nh l dh
   auto split = [&](const torch::Tensor& t) { return t.view({n, t.size(1), nh, dh}).transpose(1, 2); };
-  auto q = split(to_q(x));   // [N, Nh, Lq, Dh]
-  auto k = split(to_k(kv));  // [N, Nh, Lk, Dh]
-  auto v = split(to_v(kv));  // [N, Nh, Lk, Dh]
+  auto q = split(linear(to_q, x));   // [N, Nh, Lq, Dh]
+  auto k = split(linear(to_k, kv));  // [N, Nh, Lk, Dh]
+  auto v = split(linear(to_v, kv));  // [N, Nh, Lk, Dh]
   auto out = compat::scaled_dot_product_attention(q, k, v, bias);  // [N, Nh, Lq, Dh]
   out = out.transpose(1, 2).reshape({n, x.size(1), nh * dh});      // [N, Lq, Nh Dh]
-  return to_out[0]->as<torch::nn::Linear>()->forward(out);         // [N, Lq, D]
+  return linear(*to_out->ptr<torch::nn::LinearImpl>(0), out);  // [N, Lq, D]
 }
 
 GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
@@ -33,7 +34,7 @@ GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
 }
 
 torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
-  auto parts = proj(x).chunk(2, -1);
+  auto parts = linear(proj, x).chunk(2, -1);
   return parts[0] * torch::gelu(parts[1]);  // exact (erf) GELU, as diffusers
 }
 
@@ -45,7 +46,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  return net[2]->as<torch::nn::Linear>()->forward(net[0]->as<GEGLU>()->forward(x));
+  return linear(*net->ptr<torch::nn::LinearImpl>(2), net[0]->as<GEGLU>()->forward(x));
 }
 
 TransformerBlockImpl::TransformerBlockImpl(const TransformerBlockOptions& o) : options(o) {

@@ -2,6 +2,7 @@
 
 #include "vdm/core/error.h"
 #include "vdm/nn/embeddings.h"
+#include "vdm/nn/linear.h"
 
 namespace vdm::nn {
 
@@ -29,11 +30,11 @@ torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torc
   auto hidden = norm(x);  // [(B F), C, H, W]
   if (!options.linear_projection()) hidden = proj_in.forward(hidden);
   hidden = hidden.permute({0, 2, 3, 1}).reshape({n, h * w, hidden.size(1)});  // n c h w -> n (h w) c
-  if (options.linear_projection()) hidden = proj_in.forward(hidden);          // [(B F), H W, D]
+  if (options.linear_projection()) hidden = linear(proj_in.get<torch::nn::Linear>(), hidden);  // [(B F), H W, D]
   for (const auto& block : *transformer_blocks) {
     hidden = block->as<TransformerBlock>()->forward(hidden, context);
   }
-  if (options.linear_projection()) hidden = proj_out.forward(hidden);  // [(B F), H W, C]
+  if (options.linear_projection()) hidden = linear(proj_out.get<torch::nn::Linear>(), hidden);  // [(B F), H W, C]
   hidden = hidden.reshape({n, h, w, hidden.size(2)}).permute({0, 3, 1, 2});  // n (h w) c -> n c h w
   if (!options.linear_projection()) hidden = proj_out.forward(hidden.contiguous());
   (void)c;
@@ -86,7 +87,7 @@ torch::Tensor TemporalTransformerImpl::forward(const torch::Tensor& x, int64_t f
     hidden = torch::where(is_image.view({b, 1, 1, 1, 1}), per_frame, hidden);
   }
   hidden = hidden.permute({0, 3, 4, 2, 1}).reshape({b * h * w, frames, c});  // b c f h w -> (b h w) f c
-  hidden = proj_in(hidden);                                                 // [(B H W), F, D]
+  hidden = linear(proj_in, hidden);                                         // [(B H W), F, D]
 
   torch::Tensor bias, position;
   if (options.frame_position() == FramePosition::kRelative) {
@@ -107,7 +108,7 @@ torch::Tensor TemporalTransformerImpl::forward(const torch::Tensor& x, int64_t f
   for (const auto& block : *transformer_blocks) {
     hidden = block->as<TransformerBlock>()->forward(hidden, {}, bias, position);
   }
-  hidden = proj_out(hidden);  // [(B H W), F, C]
+  hidden = linear(proj_out, hidden);  // [(B H W), F, C]
   hidden = hidden.view({b, h, w, frames, c}).permute({0, 3, 4, 1, 2}).reshape({bf, c, h, w});  // -> (b f) c h w
   return hidden + x;
 }
