@@ -104,3 +104,33 @@ TEST(UNet3DParitySampling, FourStepDdimWithGuidanceMatchesDiffusers) {
 }
 
 }  // namespace
+
+namespace {
+
+// The same sample through the CLI: `vdm sample --model DIR` with diffusers-style inputs.
+TEST(UNet3DCli, SampleWithADiffusersFolderMatchesDiffusers) {
+  vdm::test::TempDir dir;
+  const std::string folder = vdm::test::fixture("unet3d/a");
+  const auto r = vdm::test::run_vdm("sample --threads 1 --model " + folder + " --scheduler-config " + folder +
+                                    "/scheduler/scheduler_config.json --latents " + folder + "/ddim.safetensors" +
+                                    " --prompt-embeds " + folder + "/ddim.safetensors --guidance 7.5 --steps 4 -o " +
+                                    dir.file("out.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto out = vdm::io::load_safetensors(dir.file("out.safetensors")).at("sample");
+  const auto ref = vdm::io::load_safetensors(folder + "/ddim.safetensors").at("sample");
+  EXPECT_LT((out - ref).abs().max().item<double>(), 1e-4);
+
+  // Bad flags name the problem and exit 2.
+  const auto no_negative = vdm::test::run_vdm("sample --model " + folder + " --latents " + folder +
+                                              "/ddim.safetensors --prompt-embeds " + folder +
+                                              "/io.safetensors --guidance 3 -o " + dir.file("x.safetensors"));
+  EXPECT_EQ(no_negative.exit_code, 2) << no_negative.output;
+  EXPECT_NE(no_negative.output.find("prompt_embeds"), std::string::npos) << no_negative.output;
+  const auto wrong_width = vdm::test::run_vdm("sample --model " + vdm::test::fixture("unet3d/b") + " --latents " +
+                                              folder + "/ddim.safetensors --prompt-embeds " + folder +
+                                              "/ddim.safetensors --steps 2 -o " + dir.file("y.safetensors"));
+  EXPECT_NE(wrong_width.exit_code, 0) << wrong_width.output;
+  EXPECT_NE(wrong_width.output.find("error: "), std::string::npos) << wrong_width.output;
+}
+
+}  // namespace

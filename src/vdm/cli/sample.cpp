@@ -9,6 +9,7 @@
 // code. Without --scheduler-config the schedule is vdm's cosine schedule, sampled uniformly
 // in t; with one, schedule, timesteps, default sampler and x0 clipping follow diffusers.
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <sstream>
 
@@ -17,10 +18,13 @@
 #include "vdm/core/runtime.h"
 #include "vdm/diffusion/forward_process.h"
 #include "vdm/diffusion/gaussian_denoiser.h"
+#include "vdm/diffusion/guidance.h"
 #include "vdm/diffusion/sampler.h"
 #include "vdm/diffusion/scheduler_config.h"
+#include "vdm/io/checkpoint.h"
 #include "vdm/io/safetensors.h"
 #include "vdm/io/video.h"
+#include "vdm/models/unet3d_denoiser.h"
 
 namespace vdm::cli {
 
@@ -41,6 +45,8 @@ struct SampleFlags {
   std::string output;
   std::string prediction = "x";
   double fps = 8;
+  std::string prompt_embeds;
+  double guidance = 1.0;
 };
 
 // "k=v,k=v" -> map; throws UsageError naming the model kind on a malformed pair.
@@ -130,13 +136,40 @@ const std::vector<ModelKind>& model_kinds() {
   return kinds;
 }
 
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 std::string model_help() {
-  std::string out = "model: ";
+  std::string out = "model: a diffusers UNet3DConditionModel folder (or pipeline folder), a vdm .safetensors checkpoint, or";
   for (const auto& kind : model_kinds()) out += std::string("\n  ") + kind.usage;
   return out;
 }
 
-// The one place a denoiser is made from --model (later: a diffusers folder, a checkpoint).
+// A 3D U-Net from a diffusers UNet3DConditionModel folder (or a pipeline folder's unet/), or a
+// vdm .safetensors checkpoint. Its prediction type: the scheduler config's prediction_type
+// when one is given (diffusers keeps it there), else the model config's.
+std::shared_ptr<vd::Denoiser> make_unet(const std::string& path, const std::optional<vd::SchedulerConfig>& config,
+                                        const torch::Device& device, torch::Dtype dtype) {
+  namespace fs = std::filesystem;
+  std::string folder = path;
+  if (io::is_diffusers_pipeline(path)) folder = (fs::path(path) / "unet").string();
+  auto unet = models::load_unet3d(folder);
+  unet->to(device, dtype);
+  unet->eval();
+  const auto prediction =
+      config ? vd::parse_prediction(config->prediction_type) : vd::parse_prediction(unet->config().prediction);
+  spdlog::info("model: {} ({} parameters, predicts {}, {} on {})", folder, unet->parameter_count(),
+               vd::prediction_name(prediction), dtype_name(dtype), device.str());
+  return std::make_shared<models::UNet3DDenoiser>(unet, prediction);
+}
+
+bool is_model_path(const std::string& spec) {
+  std::error_code ec;
+  return std::filesystem::is_directory(spec, ec) || ends_with(spec, ".safetensors");
+}
+
+// The one place an analytic denoiser is made from --model kind:params.
 std::shared_ptr<vd::Denoiser> make_model(const std::string& spec, vd::Prediction output) {
   const auto colon = spec.find(':');
   const std::string name = spec.substr(0, colon);
@@ -167,10 +200,6 @@ std::vector<int64_t> parse_shape(const std::string& text) {
   return shape;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // [B, C, F, H, W] -> the first item as [3, F, H, W] (1 channel is replicated to grey RGB).
 torch::Tensor video_frames(const torch::Tensor& sample) {
   auto item = sample[0].to(torch::kCPU, torch::kFloat32);  // [C, F, H, W]
@@ -193,16 +222,23 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   } catch (const Error& e) {
     throw UsageError(std::string("--prediction: ") + e.what());
   }
-  auto model = make_model(f.model, output);
+  const bool network = is_model_path(f.model);
+  std::shared_ptr<vd::Denoiser> model;
+  if (!network) model = make_model(f.model, output);
 
   std::optional<vd::SchedulerConfig> config;
-  if (!f.scheduler_config.empty()) {
+  std::string scheduler_config = f.scheduler_config;
+  if (scheduler_config.empty() && network && io::is_diffusers_pipeline(f.model)) {
+    const auto candidate = std::filesystem::path(f.model) / "scheduler" / "scheduler_config.json";
+    if (std::filesystem::exists(candidate)) scheduler_config = candidate.string();
+  }
+  if (!scheduler_config.empty()) {
     std::optional<std::string> override_class;
     if (!f.scheduler_class.empty()) override_class = f.scheduler_class;
-    config = vd::load_scheduler_config(f.scheduler_config, override_class);
+    config = vd::load_scheduler_config(scheduler_config, override_class);
     for (const auto& field : config->ignored_fields) {
       spdlog::debug("{}: field '{}' is not read by {} (ignored, as diffusers does)",
-                    f.scheduler_config, field, config->class_name);
+                    scheduler_config, field, config->class_name);
     }
     VDM_USAGE_CHECK(f.steps <= config->num_train_timesteps,
                     "--steps {} exceeds the config's num_train_timesteps {}", f.steps,
@@ -224,6 +260,34 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
 
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
+  if (network) model = make_unet(f.model, config, device, dtype);
+  VDM_USAGE_CHECK(f.guidance >= 0, "--guidance must be >= 0, got {}", f.guidance);
+
+  // Text conditioning, as diffusers pipelines take it: prompt_embeds [B, L, D] and optionally
+  // negative_prompt_embeds (the unconditional input of classifier-free guidance).
+  vd::Conditioning cond;
+  if (!f.prompt_embeds.empty()) {
+    VDM_USAGE_CHECK(network, "--prompt-embeds needs a network --model (a folder or checkpoint)");
+    const auto file = io::load_safetensors(f.prompt_embeds);
+    VDM_USAGE_CHECK(file.contains("prompt_embeds"), "--prompt-embeds {}: no tensor named 'prompt_embeds'",
+                    f.prompt_embeds);
+    const auto& embeds = file.at("prompt_embeds");
+    VDM_USAGE_CHECK(embeds.dim() == 3, "--prompt-embeds {}: 'prompt_embeds' must be [B, L, D], got {} dims",
+                    f.prompt_embeds, embeds.dim());
+    cond.tensors["encoder_hidden_states"] = embeds.to(device, torch::kFloat32);
+    if (f.guidance != 1.0) {
+      VDM_USAGE_CHECK(file.contains("negative_prompt_embeds"),
+                      "--guidance {} needs 'negative_prompt_embeds' in {} (the unconditional input)", f.guidance,
+                      f.prompt_embeds);
+      vd::Conditioning negative;
+      negative.tensors["encoder_hidden_states"] = file.at("negative_prompt_embeds").to(device, torch::kFloat32);
+      vd::GuidanceOptions g;
+      g.scale = f.guidance;
+      model = std::make_shared<vd::ClassifierFreeGuidance>(model, negative, g);
+    }
+  } else {
+    VDM_USAGE_CHECK(f.guidance == 1.0, "--guidance needs --prompt-embeds");
+  }
 
   // 2. Initial latents: --latents (tensor "latents", used as given) or seeded noise, then
   //    scaled as diffusers scales them (init_noise_sigma).
@@ -256,11 +320,18 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   options.generator = torch::make_generator<at::CPUGeneratorImpl>(f.seed + 1);  // sampler noise
   options.progress = global.progress();
   options.progress_label = "sample " + sampler->name;
-  const auto z = (plan.init_noise_scale * latents).to(device, dtype);
+  // A network keeps the sampler's arithmetic in float32 and runs itself in --dtype.
+  const auto z = (plan.init_noise_scale * latents).to(device, network ? torch::kFloat32 : dtype);
+  if (network && cond.empty() == false) {
+    const int64_t b = cond.at("encoder_hidden_states").size(0);
+    VDM_USAGE_CHECK(b == 1 || b == z.size(0), "--prompt-embeds has batch {} for latents of batch {}", b, z.size(0));
+    cond = cond.expand_batch(z.size(0));
+  }
 
   // 3. Sample.
   const auto start = std::chrono::steady_clock::now();
-  const auto sample = sampler->fn(*model, z, vd::Conditioning{}, plan, options)
+  torch::NoGradGuard no_grad;
+  const auto sample = sampler->fn(*model, z, cond, plan, options)
                           .to(torch::kCPU, torch::kFloat32)
                           .contiguous();  // [B, C, F, H, W]
   const double seconds =
@@ -313,6 +384,12 @@ Runner setup_sample(CLI::App& command, const GlobalOptions& global) {
                      "initial noise: safetensors file with tensor 'latents' [B,C,F,H,W]");
   command.add_option("--prediction", flags->prediction,
                      "what the analytic model outputs: eps, x or v")
+      ->capture_default_str();
+  command.add_option("--prompt-embeds", flags->prompt_embeds,
+                     "safetensors with 'prompt_embeds' [B, L, D] and optionally 'negative_prompt_embeds' "
+                     "(text conditioning, as diffusers pipelines take it)");
+  command.add_option("--guidance", flags->guidance,
+                     "classifier-free guidance scale (1: none; otherwise needs negative_prompt_embeds)")
       ->capture_default_str();
   command.add_option("--fps", flags->fps, "frame rate of video outputs")->capture_default_str();
   command.add_option("-o,--output", flags->output,
