@@ -39,5 +39,8 @@ struct Command {
 // Defined in the subcommand files.
 Runner setup_info(CLI::App& command, const GlobalOptions& global);
 Runner setup_sample(CLI::App& command, const GlobalOptions& global);
+Runner setup_train(CLI::App& command, const GlobalOptions& global);
+Runner setup_generate(CLI::App& command, const GlobalOptions& global);
+Runner setup_eval(CLI::App& command, const GlobalOptions& global);
 
 }  // namespace vdm::cli

@@ -21,6 +21,11 @@ const std::vector<Command>& command_table() {
        vdm::cli::setup_info},
       {"sample", "Sample a denoiser with a chosen sampler and schedule (diffusers scheduler configs)",
        vdm::cli::setup_sample},
+      {"generate", "Make a clip from a prompt with the shipped text-to-video model (or --checkpoint)",
+       vdm::cli::setup_generate},
+      {"train", "Train the text-to-video model on synthetic:moving-shapes or folder:DIR", vdm::cli::setup_train},
+      {"eval", "Score a text-to-video model on held-out moving-shapes prompts (table, grid, report)",
+       vdm::cli::setup_eval},
   };
   return table;
 }

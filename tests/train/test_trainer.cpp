@@ -1,0 +1,273 @@
+// The trainer: exact resume, a falling loss, skipped non-finite steps, checkpoints, and its
+// small parts (learning-rate schedule, EMA, loss plot).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "support/test_util.h"
+#include "train/train_test_util.h"
+#include "vdm/core/error.h"
+#include "vdm/core/runtime.h"
+#include "vdm/io/safetensors.h"
+#include "vdm/train/checkpoint.h"
+#include "vdm/train/ema.h"
+#include "vdm/train/loss_plot.h"
+#include "vdm/train/lr_schedule.h"
+#include "vdm/train/trainer.h"
+
+namespace vdm::train {
+namespace {
+
+using test::tiny_data;
+using test::tiny_run_config;
+
+TEST(TrainLrSchedule, WarmsUpLinearlyThenDecaysByCosineToTheFloor) {
+  const LrSchedule s{1e-3, 10, 110, 0.1};
+  EXPECT_DOUBLE_EQ(s.at(0), 1e-4);
+  EXPECT_DOUBLE_EQ(s.at(9), 1e-3);
+  EXPECT_DOUBLE_EQ(s.at(10), 1e-3);
+  EXPECT_NEAR(s.at(10 + 99 / 2.0), 0.55e-3, 1e-5);  // halfway: (peak + floor) / 2
+  EXPECT_DOUBLE_EQ(s.at(109), 1e-4);
+  EXPECT_DOUBLE_EQ(s.at(500), 1e-4);
+  for (int64_t i = 11; i < 110; ++i) EXPECT_LE(s.at(i), s.at(i - 1));
+}
+
+TEST(TrainEma, AveragesTrainedTensorsWithAWarmedUpDecayAndCopiesBuffers) {
+  io::TensorList state = {{"w", torch::zeros({2})}, {"buf", torch::zeros({1})}};
+  Ema ema(state, {"w"}, 0.99);
+  EXPECT_DOUBLE_EQ(ema.decay_at(0), 0.1);
+  EXPECT_DOUBLE_EQ(ema.decay_at(1000), 0.99);
+  state[0].second.fill_(1.0);
+  state[1].second.fill_(5.0);
+  ema.update(state);  // d = 0.1: 0.1 * 0 + 0.9 * 1
+  EXPECT_FLOAT_EQ(ema.averages()[0].second[0].item<float>(), 0.9f);
+  EXPECT_FLOAT_EQ(ema.averages()[1].second[0].item<float>(), 5.0f);
+  EXPECT_EQ(ema.updates(), 1);
+}
+
+// N steps straight vs N/2, a checkpoint, a fresh trainer resumed from it, and N/2 more:
+// the same losses and the same weights, EMA and optimizer moments, bit for bit.
+TEST(Trainer, ResumeAfterAnInterruptionReproducesTheUninterruptedRunExactly) {
+  vdm::test::TempDir dir;
+  auto config = tiny_run_config();
+  config.train.caption_dropout = 0.5;  // exercise the dropout draws and the null embedding
+  const int64_t n = 6;
+
+  std::vector<double> straight;
+  Trainer a(config, tiny_data(config));
+  for (int64_t i = 0; i < n; ++i) straight.push_back(a.step().loss);
+
+  std::vector<double> resumed;
+  const std::string ck = dir.file("half.safetensors");
+  {
+    Trainer b(config, tiny_data(config));
+    for (int64_t i = 0; i < n / 2; ++i) resumed.push_back(b.step().loss);
+    b.save_checkpoint(ck);
+    for (int64_t i = 0; i < 2; ++i) b.step();  // work lost to the interruption
+  }
+  torch::manual_seed(12345);  // the global generator is restored from the checkpoint too
+  Trainer c(config, tiny_data(config));
+  c.resume(ck);
+  EXPECT_EQ(c.step_count(), n / 2);
+  EXPECT_EQ(c.data_position(), n / 2 * config.train.batch_size);
+  for (int64_t i = n / 2; i < n; ++i) resumed.push_back(c.step().loss);
+
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); ++i) {
+    EXPECT_EQ(straight[i], resumed[i]) << "step " << i + 1;  // bit-identical
+  }
+  const auto wa = a.model().state(), wc = c.model().state();
+  ASSERT_EQ(wa.size(), wc.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i].second, wc[i].second)) << wa[i].first;
+  const auto& ea = a.ema().averages();
+  const auto& ec = c.ema().averages();
+  for (size_t i = 0; i < ea.size(); ++i) EXPECT_TRUE(torch::equal(ea[i].second, ec[i].second)) << ea[i].first;
+  // One more step from each stays identical (optimizer moments and generator restored).
+  EXPECT_EQ(a.step().loss, c.step().loss);
+}
+
+TEST(Trainer, LossFallsOverAShortRun) {
+  auto config = tiny_run_config();
+  config.train.steps = 50;
+  Trainer trainer(config, tiny_data(config));
+  std::vector<double> losses;
+  for (int64_t i = 0; i < config.train.steps; ++i) {
+    const auto r = trainer.step();
+    ASSERT_FALSE(r.skipped) << "step " << r.step;
+    losses.push_back(r.loss);
+  }
+  const double first = std::accumulate(losses.begin(), losses.begin() + 10, 0.0) / 10;
+  const double last = std::accumulate(losses.end() - 10, losses.end(), 0.0) / 10;
+  EXPECT_LT(last, 0.8 * first) << "mean loss of the first 10 steps " << first << ", of the last 10 " << last;
+}
+
+// A data set whose clip 5 is all NaN.
+class PoisonedData : public data::VideoDataset {
+ public:
+  explicit PoisonedData(std::shared_ptr<const data::VideoDataset> inner) : inner_(std::move(inner)) {}
+  std::optional<int64_t> size() const override { return inner_->size(); }
+  data::VideoBatch batch(const std::vector<int64_t>& indices) const override {
+    auto b = inner_->batch(indices);
+    for (size_t i = 0; i < indices.size(); ++i) {
+      if (indices[i] == 5) b.frames[static_cast<int64_t>(i)].fill_(std::nan(""));
+    }
+    return b;
+  }
+  std::array<int64_t, 3> clip_shape() const override { return inner_->clip_shape(); }
+  std::string describe() const override { return "poisoned"; }
+
+ private:
+  std::shared_ptr<const data::VideoDataset> inner_;
+};
+
+TEST(Trainer, NonFiniteLossSkipsTheUpdateAndTrainingGoesOn) {
+  auto config = tiny_run_config();
+  Trainer trainer(config, std::make_shared<PoisonedData>(tiny_data(config)));
+  const auto r1 = trainer.step();  // clips 0..3
+  EXPECT_FALSE(r1.skipped);
+  const auto before = trainer.model().state();
+  std::vector<torch::Tensor> copies;
+  for (const auto& [name, t] : before) copies.push_back(t.clone());
+  const auto r2 = trainer.step();  // clips 4..7: clip 5 is NaN
+  EXPECT_TRUE(r2.skipped);
+  EXPECT_FALSE(std::isfinite(r2.loss));
+  EXPECT_EQ(trainer.skipped_steps(), 1);
+  const auto after = trainer.model().state();
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(copies[i], after[i].second)) << after[i].first;
+  const auto r3 = trainer.step();
+  EXPECT_FALSE(r3.skipped);
+  EXPECT_TRUE(std::isfinite(r3.loss));
+  EXPECT_EQ(trainer.data_position(), 12);
+}
+
+TEST(Trainer, RunWritesLogPlotCheckpointsKeepsTheNewestAndExportsTheModel) {
+  vdm::test::TempDir dir;
+  auto config = tiny_run_config();
+  config.train.checkpoint_every = 2;
+  config.train.keep_checkpoints = 2;
+  config.train.plot_every = 3;
+  TrainerOptions options;
+  options.run_dir = dir.file("run");
+  Trainer trainer(config, tiny_data(config), options);
+  int64_t seen = 0;
+  trainer.run(7, [&](const StepResult&) { ++seen; });
+  EXPECT_EQ(seen, 7);
+  const auto cks = list_checkpoints(options.run_dir);
+  ASSERT_EQ(cks.size(), 2u);  // steps 6 and 7 (2 and 4 pruned)
+  EXPECT_EQ(cks[0].first, 6);
+  EXPECT_EQ(cks[1].first, 7);
+  std::ifstream log(dir.file("run/train.jsonl"));
+  int64_t lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    const auto j = io::parse_json(line, "train.jsonl");
+    EXPECT_EQ(j["step"].get<int64_t>(), ++lines);
+    EXPECT_TRUE(j["loss"].is_number());
+    EXPECT_GT(j["clips_per_s"].get<double>(), 0);
+  }
+  EXPECT_EQ(lines, 7);
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir.file("run/loss.png")));
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir.file("run/config.json")));
+
+  // The exported model and the checkpoint load as models with the EMA weights.
+  const auto exported = load_text_video_model(dir.file("run/model.safetensors"));
+  const auto from_ck = load_text_video_model(cks[1].second);
+  const auto ema = trainer.ema().averages();
+  const auto se = exported.state(), sc = from_ck.state();
+  for (size_t i = 0; i < ema.size(); ++i) {
+    EXPECT_TRUE(torch::equal(se[i].second, ema[i].second)) << ema[i].first;
+    EXPECT_TRUE(torch::equal(sc[i].second, ema[i].second)) << ema[i].first;
+  }
+
+  // Resuming in the run folder truncates the log to the checkpoint and continues it.
+  Trainer resumed(config, tiny_data(config), options);
+  resumed.resume(cks[0].second);  // step 6
+  EXPECT_EQ(resumed.loss_history().size(), 6u);
+  resumed.run(8);
+  std::ifstream log2(dir.file("run/train.jsonl"));
+  lines = 0;
+  for (std::string line; std::getline(log2, line);) {
+    EXPECT_EQ(io::parse_json(line, "train.jsonl")["step"].get<int64_t>(), ++lines);
+  }
+  EXPECT_EQ(lines, 8);
+}
+
+TEST(Trainer, ResumeRefusesACheckpointOfAnotherConfig) {
+  vdm::test::TempDir dir;
+  auto config = tiny_run_config();
+  Trainer a(config, tiny_data(config));
+  a.step();
+  a.save_checkpoint(dir.file("ck.safetensors"));
+  auto other = config;
+  other.train.lr = 5e-3;
+  other.train.steps = 99;  // allowed to differ
+  Trainer b(other, tiny_data(other));
+  try {
+    b.resume(dir.file("ck.safetensors"));
+    FAIL() << "expected vdm::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("train.lr"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("train.steps"), std::string::npos) << msg;
+  }
+  auto longer = config;
+  longer.train.steps = 99;
+  Trainer c(longer, tiny_data(longer));
+  EXPECT_NO_THROW(c.resume(dir.file("ck.safetensors")));
+}
+
+TEST(Trainer, Bf16AutocastTrainsCloseToFloat32) {
+  if (!cpu_supports_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
+  auto config = tiny_run_config();
+  Trainer f32(config, tiny_data(config));
+  config.train.precision = "bf16";
+  Trainer bf16(config, tiny_data(config));
+  for (int i = 0; i < 3; ++i) {
+    const auto a = f32.step(), b = bf16.step();
+    ASSERT_FALSE(b.skipped);
+    EXPECT_NEAR(a.loss, b.loss, 0.05 * a.loss) << "step " << i + 1;
+  }
+  // Weights, moments and the EMA stay float32.
+  for (const auto& [name, t] : bf16.model().state()) EXPECT_EQ(t.scalar_type(), torch::kFloat32) << name;
+}
+
+TEST(Trainer, DataOfAnotherClipShapeIsAnError) {
+  auto config = tiny_run_config();
+  auto data_config = config;
+  data_config.model.frames = 5;
+  EXPECT_THROW(Trainer(config, tiny_data(data_config)), Error);
+}
+
+TEST(TrainConfigFile, RejectsUnknownAndMistypedFields) {
+  auto j = tiny_run_config().to_json();
+  EXPECT_NO_THROW(RunConfig::from_json(j));
+  auto typo = j;
+  typo["train"]["learning_rate"] = 1e-3;
+  EXPECT_THROW(RunConfig::from_json(typo), Error);
+  auto wrong = j;
+  wrong["train"]["batch_size"] = "16";
+  EXPECT_THROW(RunConfig::from_json(wrong), Error);
+  auto mismatch = j;
+  mismatch["model"]["unet"]["cross_attention_dim"] = 32;
+  EXPECT_THROW(RunConfig::from_json(mismatch), Error);
+}
+
+TEST(TrainLossPlot, DrawsTheCurveAndWritesAPng) {
+  std::vector<std::pair<int64_t, double>> points;
+  for (int64_t i = 1; i <= 200; ++i) points.emplace_back(i, 1.0 / std::sqrt(static_cast<double>(i)));
+  const auto image = render_loss_plot(points, {320, 200});
+  ASSERT_EQ(image.sizes(), torch::IntArrayRef({3, 200, 320}));
+  // The dark blue average is drawn: pixels with much more blue than red.
+  const auto blueish = (image[2] - image[0]).gt(0.5).sum().item<int64_t>();
+  EXPECT_GT(blueish, 200);
+  vdm::test::TempDir dir;
+  write_loss_plot(dir.file("loss.png"), points);
+  EXPECT_GT(std::filesystem::file_size(dir.file("loss.png")), 100u);
+  EXPECT_NO_THROW(render_loss_plot({}, {}));  // empty: axes only
+}
+
+}  // namespace
+}  // namespace vdm::train
