@@ -1,5 +1,6 @@
 #include "vdm/io/json.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sys/stat.h>
@@ -81,6 +82,16 @@ std::string read_text_file(const std::string& path, uint64_t max_bytes) {
 
 Json read_json_file(const std::string& path, uint64_t max_bytes) {
   return parse_json(read_text_file(path, max_bytes), path);
+}
+
+void check_fields(const Json& j, const std::string& what, const std::vector<std::string>& known) {
+  VDM_CHECK(j.is_object(), "{}: expected a JSON object, got {}", what, j.dump());
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    throw Error(fmt::format("{}: unknown field '{}'; expected {}", what, key, list));
+  }
 }
 
 }  // namespace vdm::io

@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "vdm/core/error.h"
 
 namespace vdm::io {
 
@@ -29,5 +32,22 @@ Json read_json_file(const std::string& path, uint64_t max_bytes = kMaxJsonFileBy
 // Reads a whole (small) file; throws naming the path when it cannot, or when it is larger
 // than max_bytes.
 std::string read_text_file(const std::string& path, uint64_t max_bytes);
+
+// Config objects: every key of `j` must be one of `known` (a typo must not be silently
+// ignored). Throws "<what>: unknown field 'k'; expected a, b, ..." or "<what>: expected a JSON
+// object".
+void check_fields(const Json& j, const std::string& what, const std::vector<std::string>& known);
+
+// j[key] into `out` when present and not null (otherwise `out` keeps its default). A value of
+// the wrong type is an error naming `what`, the key and the value.
+template <typename T>
+void read_field(const Json& j, const std::string& key, T& out, const std::string& what) {
+  if (!j.contains(key) || j[key].is_null()) return;
+  try {
+    out = j[key].get<T>();
+  } catch (const Json::exception& e) {
+    throw Error(fmt::format("{}: field '{}' has the wrong type ({}): {}", what, key, j[key].dump(), e.what()));
+  }
+}
 
 }  // namespace vdm::io

@@ -66,53 +66,36 @@ io::Json UNet3DConfig::to_json() const {
   return j;
 }
 
-namespace {
-template <typename T>
-void read_field(const io::Json& j, const char* key, T& out) {
-  if (!j.contains(key) || j[key].is_null()) return;
-  try {
-    out = j[key].get<T>();
-  } catch (const io::Json::exception& e) {
-    throw Error(fmt::format("unet config: field '{}' has the wrong type ({}): {}", key, j[key].dump(), e.what()));
-  }
-}
-}  // namespace
 
 UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
-  VDM_CHECK(j.is_object(), "unet config: expected a JSON object");
-  static const char* known[] = {"_class_name", "in_channels", "out_channels", "block_out_channels",
-                                "attention_levels", "layers_per_block", "norm_num_groups", "norm_eps",
-                                "cross_attention_dim", "attention_head_dim", "linear_projection",
-                                "temporal_conv", "frame_position", "transformer_in", "transformer_in_heads",
-                                "downsample_padding", "mid_block_scale_factor", "dropout", "prediction"};
-  for (const auto& [key, value] : j.items()) {
-    bool ok = false;
-    for (const char* k : known) ok = ok || key == k;
-    VDM_CHECK(ok, "unet config: unknown field '{}'", key);
-  }
+  io::check_fields(j, "unet config",
+                   {"_class_name", "in_channels", "out_channels", "block_out_channels", "attention_levels",
+                    "layers_per_block", "norm_num_groups", "norm_eps", "cross_attention_dim", "attention_head_dim",
+                    "linear_projection", "temporal_conv", "frame_position", "transformer_in",
+                    "transformer_in_heads", "downsample_padding", "mid_block_scale_factor", "dropout", "prediction"});
   UNet3DConfig c;
-  read_field(j, "in_channels", c.in_channels);
-  read_field(j, "out_channels", c.out_channels);
-  read_field(j, "block_out_channels", c.block_out_channels);
-  read_field(j, "attention_levels", c.attention_levels);
-  read_field(j, "layers_per_block", c.layers_per_block);
-  read_field(j, "norm_num_groups", c.norm_num_groups);
-  read_field(j, "norm_eps", c.norm_eps);
-  read_field(j, "cross_attention_dim", c.cross_attention_dim);
+  io::read_field(j, "in_channels", c.in_channels, "unet config");
+  io::read_field(j, "out_channels", c.out_channels, "unet config");
+  io::read_field(j, "block_out_channels", c.block_out_channels, "unet config");
+  io::read_field(j, "attention_levels", c.attention_levels, "unet config");
+  io::read_field(j, "layers_per_block", c.layers_per_block, "unet config");
+  io::read_field(j, "norm_num_groups", c.norm_num_groups, "unet config");
+  io::read_field(j, "norm_eps", c.norm_eps, "unet config");
+  io::read_field(j, "cross_attention_dim", c.cross_attention_dim, "unet config");
   if (j.contains("attention_head_dim") && j["attention_head_dim"].is_number()) {
     c.attention_head_dim = {j["attention_head_dim"].get<int64_t>()};
   } else {
-    read_field(j, "attention_head_dim", c.attention_head_dim);
+    io::read_field(j, "attention_head_dim", c.attention_head_dim, "unet config");
   }
-  read_field(j, "linear_projection", c.linear_projection);
-  read_field(j, "temporal_conv", c.temporal_conv);
-  read_field(j, "frame_position", c.frame_position);
-  read_field(j, "transformer_in", c.transformer_in);
-  read_field(j, "transformer_in_heads", c.transformer_in_heads);
-  read_field(j, "downsample_padding", c.downsample_padding);
-  read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor);
-  read_field(j, "dropout", c.dropout);
-  read_field(j, "prediction", c.prediction);
+  io::read_field(j, "linear_projection", c.linear_projection, "unet config");
+  io::read_field(j, "temporal_conv", c.temporal_conv, "unet config");
+  io::read_field(j, "frame_position", c.frame_position, "unet config");
+  io::read_field(j, "transformer_in", c.transformer_in, "unet config");
+  io::read_field(j, "transformer_in_heads", c.transformer_in_heads, "unet config");
+  io::read_field(j, "downsample_padding", c.downsample_padding, "unet config");
+  io::read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor, "unet config");
+  io::read_field(j, "dropout", c.dropout, "unet config");
+  io::read_field(j, "prediction", c.prediction, "unet config");
   c.validate();
   return c;
 }
@@ -129,24 +112,24 @@ UNet3DConfig UNet3DConfig::from_diffusers(const io::Json& j) {
   VDM_CHECK(j.value("act_fn", std::string("silu")) == "silu", "diffusers config: act_fn '{}' is not supported (silu)",
             j.value("act_fn", std::string()));
   UNet3DConfig c;
-  read_field(j, "in_channels", c.in_channels);
-  read_field(j, "out_channels", c.out_channels);
-  read_field(j, "block_out_channels", c.block_out_channels);
-  read_field(j, "layers_per_block", c.layers_per_block);
-  read_field(j, "norm_num_groups", c.norm_num_groups);
-  read_field(j, "norm_eps", c.norm_eps);
-  read_field(j, "cross_attention_dim", c.cross_attention_dim);
-  read_field(j, "downsample_padding", c.downsample_padding);
-  read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor);
+  io::read_field(j, "in_channels", c.in_channels, "unet config");
+  io::read_field(j, "out_channels", c.out_channels, "unet config");
+  io::read_field(j, "block_out_channels", c.block_out_channels, "unet config");
+  io::read_field(j, "layers_per_block", c.layers_per_block, "unet config");
+  io::read_field(j, "norm_num_groups", c.norm_num_groups, "unet config");
+  io::read_field(j, "norm_eps", c.norm_eps, "unet config");
+  io::read_field(j, "cross_attention_dim", c.cross_attention_dim, "unet config");
+  io::read_field(j, "downsample_padding", c.downsample_padding, "unet config");
+  io::read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor, "unet config");
   if (j.contains("attention_head_dim") && j["attention_head_dim"].is_number()) {
     c.attention_head_dim = {j["attention_head_dim"].get<int64_t>()};
   } else {
-    read_field(j, "attention_head_dim", c.attention_head_dim);
+    io::read_field(j, "attention_head_dim", c.attention_head_dim, "unet config");
   }
   std::vector<std::string> down = {"CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"};
   std::vector<std::string> up = {"UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"};
-  read_field(j, "down_block_types", down);
-  read_field(j, "up_block_types", up);
+  io::read_field(j, "down_block_types", down, "unet config");
+  io::read_field(j, "up_block_types", up, "unet config");
   VDM_CHECK(down.size() == c.block_out_channels.size() && up.size() == down.size(),
             "diffusers config: {} down and {} up block types for {} levels", down.size(), up.size(),
             c.block_out_channels.size());

@@ -54,16 +54,6 @@ io::Json TrainConfig::to_json() const {
   return j;
 }
 
-namespace {
-template <typename T>
-void read(const io::Json& j, const std::string& key, T& out) {
-  try {
-    out = j.at(key).get<T>();
-  } catch (const io::Json::exception& e) {
-    throw Error(fmt::format("train config: field '{}' has the wrong type ({}): {}", key, j.at(key).dump(), e.what()));
-  }
-}
-}  // namespace
 
 TrainConfig TrainConfig::from_json(const io::Json& j) {
   VDM_CHECK(j.is_object(), "train config: expected a JSON object, got {}", j.dump());
@@ -77,7 +67,7 @@ TrainConfig TrainConfig::from_json(const io::Json& j) {
     }
   }
   auto get = [&](const char* key, auto& out) {
-    if (j.contains(key)) read(j, key, out);
+    io::read_field(j, key, out, "train config");
   };
   get("batch_size", c.batch_size);
   get("steps", c.steps);

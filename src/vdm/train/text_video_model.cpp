@@ -24,18 +24,6 @@ void read(const io::Json& j, const char* key, T& out, const char* what) {
   }
 }
 
-void check_fields(const io::Json& j, const char* what, std::initializer_list<const char*> known) {
-  VDM_CHECK(j.is_object(), "{}: expected a JSON object, got {}", what, j.dump());
-  for (const auto& [key, value] : j.items()) {
-    bool ok = false;
-    for (const char* k : known) ok = ok || key == k;
-    if (!ok) {
-      std::string list;
-      for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      throw Error(fmt::format("{}: unknown field '{}'; expected {}", what, key, list));
-    }
-  }
-}
 
 // The tensors of `file` whose names start with `prefix`, with the prefix removed.
 io::TensorFile with_prefix(const io::TensorFile& file, const std::string& prefix) {
@@ -83,7 +71,7 @@ io::Json DiffusionSettings::to_json() const {
 
 DiffusionSettings DiffusionSettings::from_json(const io::Json& j) {
   const char* what = "diffusion config";
-  check_fields(j, what, {"schedule", "logsnr_min", "logsnr_max", "shift", "time_scale", "loss_weighting",
+  io::check_fields(j, what, {"schedule", "logsnr_min", "logsnr_max", "shift", "time_scale", "loss_weighting",
                          "min_snr_gamma"});
   DiffusionSettings s;
   std::string schedule = "cosine";
@@ -114,7 +102,7 @@ io::Json SamplingDefaults::to_json() const {
 
 SamplingDefaults SamplingDefaults::from_json(const io::Json& j) {
   const char* what = "sampling config";
-  check_fields(j, what, {"sampler", "steps", "guidance", "fps"});
+  io::check_fields(j, what, {"sampler", "steps", "guidance", "fps"});
   SamplingDefaults s;
   read(j, "sampler", s.sampler, what);
   read(j, "steps", s.steps, what);
@@ -159,7 +147,7 @@ io::Json TextVideoConfig::to_json() const {
 
 TextVideoConfig TextVideoConfig::from_json(const io::Json& j) {
   const char* what = "model config";
-  check_fields(j, what, {"frames", "height", "width", "unet", "text_encoder", "diffusion", "sampling"});
+  io::check_fields(j, what, {"frames", "height", "width", "unet", "text_encoder", "diffusion", "sampling"});
   VDM_CHECK(j.contains("unet"), "{}: missing field 'unet' (the U-Net config)", what);
   TextVideoConfig c;
   read(j, "frames", c.frames, what);
