@@ -66,26 +66,13 @@ TEST(PipelineTextToVideo, PromptSlugs) {
   EXPECT_EQ(prompt_slug(std::string(200, 'x')).size(), 80u);
 }
 
-// Runs the CLI inside `dir` (for the default output name).
-vdm::test::CommandResult run_vdm_in(const std::string& dir, const std::string& args) {
-  const std::string command = "cd '" + dir + "' && " + std::string(VDM_CLI_PATH) + " " + args + " 2>&1";
-  vdm::test::CommandResult result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
-
 TEST(PipelineGenerateCli, WritesThePromptSlugVideoAndValidatesFlags) {
   vdm::test::TempDir dir;
   const std::string model = dir.file("tiny.safetensors");
   train::save_text_video_model(model, tiny_model());
-  auto r = run_vdm_in(dir.path().string(),
-                      "generate \"a red circle moving right\" --checkpoint " + model + " --steps 2 --threads 1 -q");
+  // Run inside `dir`: the default output name lands there.
+  auto r = vdm::test::run_vdm("generate \"a red circle moving right\" --checkpoint " + model + " --steps 2 --threads 1 -q",
+                              dir.path().string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(std::filesystem::is_regular_file(dir.file("a-red-circle-moving-right.mp4"))) << r.output;
   EXPECT_NE(r.output.find("4 frames 16x16"), std::string::npos) << r.output;

@@ -42,9 +42,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the vdm CLI with `args` (already shell-quoted where needed).
-inline CommandResult run_vdm(const std::string& args) {
-  const std::string command = std::string(VDM_CLI_PATH) + " " + args + " 2>&1";
+// Runs the vdm CLI with `args` (already shell-quoted where needed), in folder `cwd` if given.
+inline CommandResult run_vdm(const std::string& args, const std::string& cwd = "") {
+  const std::string command =
+      (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string(VDM_CLI_PATH) + " " + args + " 2>&1";
   CommandResult result;
   std::FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
