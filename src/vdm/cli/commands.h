@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "vdm/core/error.h"
 #include "vdm/core/progress.h"
+#include "vdm/diffusion/sampler.h"
 
 namespace vdm::cli {
 
@@ -35,6 +37,15 @@ struct Command {
   const char* summary;
   Setup setup;
 };
+
+// The sampler a --sampler flag names; an unknown name is a UsageError listing the valid ones.
+inline const diffusion::SamplerInfo& sampler_flag(const std::string& name) {
+  try {
+    return diffusion::find_sampler(name);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--sampler: ") + e.what());
+  }
+}
 
 // Defined in the subcommand files.
 Runner setup_info(CLI::App& command, const GlobalOptions& global);

@@ -53,13 +53,7 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
                   f.steps.value_or(0));
   VDM_USAGE_CHECK(!f.guidance || (std::isfinite(*f.guidance) && *f.guidance >= 0 && *f.guidance <= 100),
                   "--guidance must be in [0, 100], got {}", f.guidance.value_or(0));
-  if (!f.sampler.empty()) {
-    try {
-      diffusion::find_sampler(f.sampler);
-    } catch (const Error& e) {
-      throw UsageError(std::string("--sampler: ") + e.what());
-    }
-  }
+  if (!f.sampler.empty()) sampler_flag(f.sampler);
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
   std::error_code ec;

@@ -45,13 +45,7 @@ int run_generate(const GenerateFlags& f, const GlobalOptions& global) {
   VDM_USAGE_CHECK(!f.frames || (*f.frames >= 1 && *f.frames <= 1024), "--frames must be in [1, 1024], got {}",
                   f.frames.value_or(0));
   VDM_USAGE_CHECK(!f.fps || (*f.fps > 0 && *f.fps <= 1000), "--fps must be in (0, 1000], got {}", f.fps.value_or(0));
-  if (!f.sampler.empty()) {
-    try {
-      diffusion::find_sampler(f.sampler);
-    } catch (const Error& e) {
-      throw UsageError(std::string("--sampler: ") + e.what());
-    }
-  }
+  if (!f.sampler.empty()) sampler_flag(f.sampler);
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
 

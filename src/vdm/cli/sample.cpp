@@ -248,12 +248,7 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   }
   const std::string sampler_name =
       !f.sampler.empty() ? f.sampler : config ? vd::default_sampler(*config) : std::string("ddim");
-  const vd::SamplerInfo* sampler = nullptr;
-  try {
-    sampler = &vd::find_sampler(sampler_name);
-  } catch (const Error& e) {
-    throw UsageError(std::string("--sampler: ") + e.what());
-  }
+  const vd::SamplerInfo* sampler = &sampler_flag(sampler_name);
   VDM_USAGE_CHECK(f.eta >= 0 && f.eta <= 1, "--eta must be in [0, 1], got {}", f.eta);
   VDM_USAGE_CHECK(f.eta == 0 || sampler->uses_eta, "--eta applies to ddim only; sampler '{}' has no eta",
                   sampler->name);

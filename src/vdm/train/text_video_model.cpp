@@ -13,18 +13,6 @@ namespace {
 
 constexpr const char* kConfigKey = "vdm.text_to_video";
 
-// Reads j[key] into out when present; wrong types are errors naming `what` and the key.
-template <typename T>
-void read(const io::Json& j, const char* key, T& out, const char* what) {
-  if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const io::Json::exception& e) {
-    throw Error(fmt::format("{}: field '{}' has the wrong type ({}): {}", what, key, j.at(key).dump(), e.what()));
-  }
-}
-
-
 // The tensors of `file` whose names start with `prefix`, with the prefix removed.
 io::TensorFile with_prefix(const io::TensorFile& file, const std::string& prefix) {
   io::TensorFile out;
@@ -75,14 +63,14 @@ DiffusionSettings DiffusionSettings::from_json(const io::Json& j) {
                          "min_snr_gamma"});
   DiffusionSettings s;
   std::string schedule = "cosine";
-  read(j, "schedule", schedule, what);
+  io::read_field(j, "schedule", schedule, what);
   VDM_CHECK(schedule == "cosine", "{}: schedule '{}' is not supported; expected cosine", what, schedule);
-  read(j, "logsnr_min", s.cosine.logsnr_min, what);
-  read(j, "logsnr_max", s.cosine.logsnr_max, what);
-  read(j, "shift", s.cosine.shift, what);
-  read(j, "time_scale", s.time_scale, what);
-  read(j, "loss_weighting", s.loss_weighting, what);
-  read(j, "min_snr_gamma", s.min_snr_gamma, what);
+  io::read_field(j, "logsnr_min", s.cosine.logsnr_min, what);
+  io::read_field(j, "logsnr_max", s.cosine.logsnr_max, what);
+  io::read_field(j, "shift", s.cosine.shift, what);
+  io::read_field(j, "time_scale", s.time_scale, what);
+  io::read_field(j, "loss_weighting", s.loss_weighting, what);
+  io::read_field(j, "min_snr_gamma", s.min_snr_gamma, what);
   VDM_CHECK(s.cosine.logsnr_min < s.cosine.logsnr_max, "{}: logsnr_min ({}) must be below logsnr_max ({})", what,
             s.cosine.logsnr_min, s.cosine.logsnr_max);
   VDM_CHECK(std::isfinite(s.time_scale) && s.time_scale > 0, "{}: time_scale must be > 0, got {}", what,
@@ -104,10 +92,10 @@ SamplingDefaults SamplingDefaults::from_json(const io::Json& j) {
   const char* what = "sampling config";
   io::check_fields(j, what, {"sampler", "steps", "guidance", "fps"});
   SamplingDefaults s;
-  read(j, "sampler", s.sampler, what);
-  read(j, "steps", s.steps, what);
-  read(j, "guidance", s.guidance, what);
-  read(j, "fps", s.fps, what);
+  io::read_field(j, "sampler", s.sampler, what);
+  io::read_field(j, "steps", s.steps, what);
+  io::read_field(j, "guidance", s.guidance, what);
+  io::read_field(j, "fps", s.fps, what);
   diffusion::find_sampler(s.sampler);  // throws listing the samplers
   VDM_CHECK(s.steps >= 1 && s.steps <= 10000, "{}: steps must be in [1, 10000], got {}", what, s.steps);
   VDM_CHECK(std::isfinite(s.guidance), "{}: guidance must be finite", what);
@@ -150,9 +138,9 @@ TextVideoConfig TextVideoConfig::from_json(const io::Json& j) {
   io::check_fields(j, what, {"frames", "height", "width", "unet", "text_encoder", "diffusion", "sampling"});
   VDM_CHECK(j.contains("unet"), "{}: missing field 'unet' (the U-Net config)", what);
   TextVideoConfig c;
-  read(j, "frames", c.frames, what);
-  read(j, "height", c.height, what);
-  read(j, "width", c.width, what);
+  io::read_field(j, "frames", c.frames, what);
+  io::read_field(j, "height", c.height, what);
+  io::read_field(j, "width", c.width, what);
   c.unet = models::UNet3DConfig::from_json(j.at("unet"));
   if (j.contains("text_encoder")) c.text_encoder = models::TextEncoderConfig::from_json(j.at("text_encoder"));
   if (j.contains("diffusion")) c.diffusion = DiffusionSettings::from_json(j.at("diffusion"));
