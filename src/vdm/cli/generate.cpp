@@ -36,7 +36,7 @@ int run_generate(const GenerateFlags& f, const GlobalOptions& global) {
   // 1. Flags, before any work.
   VDM_USAGE_CHECK(!models::WordTokenizer::split(f.prompt).empty(), "PROMPT has no words: \"{}\"", f.prompt);
   const std::string output = f.output.empty() ? pipelines::prompt_slug(f.prompt) + ".mp4" : f.output;
-  VDM_USAGE_CHECK(io::is_video_path(output),
+  VDM_USAGE_CHECK(io::is_video_output_path(output),
                   "-o {}: expected a video path: .mp4, .webm, .gif, or a folder ending in '/' for PNG frames", output);
   VDM_USAGE_CHECK(!f.steps || (*f.steps >= 1 && *f.steps <= 10000), "--steps must be in [1, 10000], got {}",
                   f.steps.value_or(0));

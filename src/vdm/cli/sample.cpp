@@ -211,7 +211,7 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   // 1. Validate every flag before any work.
   VDM_USAGE_CHECK(!f.output.empty(), "-o OUT is required (.safetensors or a video path)");
   const bool to_tensor = ends_with(f.output, ".safetensors");
-  VDM_USAGE_CHECK(to_tensor || io::is_video_path(f.output),
+  VDM_USAGE_CHECK(to_tensor || io::is_video_output_path(f.output),
                   "-o {}: expected a .safetensors file or a video (.gif, .mp4, .webm, or a folder "
                   "ending in '/' for PNG frames)", f.output);
   VDM_USAGE_CHECK(!f.shape.empty() || !f.latents.empty(), "--shape B,C,F,H,W is required (or --latents)");

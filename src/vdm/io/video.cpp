@@ -3,6 +3,40 @@
 // owned by a unique_ptr with the matching free function, so a throw anywhere frees it all.
 #include "vdm/io/video.h"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <vector>
+
+#include "vdm/core/error.h"
+
+namespace vdm::io {
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+const std::vector<std::string> kReadExtensions = {".mp4", ".webm", ".mov", ".mkv", ".gif"};
+
+}  // namespace
+
+bool is_video_path(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  return std::find(kReadExtensions.begin(), kReadExtensions.end(), ext) != kReadExtensions.end();
+}
+
+bool is_video_output_path(const std::string& path) {
+  std::error_code ec;
+  return is_video_path(path) || (!path.empty() && path.back() == '/') || std::filesystem::is_directory(path, ec);
+}
+
+}  // namespace vdm::io
+
+#if VDM_WITH_FFMPEG
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavfilter/avfilter.h>
@@ -131,14 +165,6 @@ void check_av(int code, const std::string& path, const std::string& what) {
   if (code < 0) throw Error(fmt::format("{}: {}: {}", path, what, av_error(code)));
 }
 
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext;
-}
-
-const std::vector<std::string> kReadExtensions = {".mp4", ".webm", ".mov", ".mkv", ".gif"};
 // The demuxers that read those extensions. Anything else (playlists, concat lists, image2
 // patterns) could make FFmpeg open other files, so it is refused even when probing finds it.
 constexpr const char* kDemuxers = "mov,mp4,matroska,webm,gif";
@@ -740,9 +766,25 @@ void write_video(const std::string& path, const torch::Tensor& frames,
   });
 }
 
-bool is_video_path(const std::string& path) {
-  const std::string ext = lower_extension(path);
-  return std::find(kReadExtensions.begin(), kReadExtensions.end(), ext) != kReadExtensions.end();
+}  // namespace vdm::io
+
+#else  // built without FFmpeg (-DVDM_WITH_FFMPEG=OFF): tensors in .safetensors files still work
+
+namespace vdm::io {
+namespace {
+
+[[noreturn]] void no_ffmpeg(const std::string& path) {
+  throw Error(fmt::format("{}: this vdm was built without FFmpeg (-DVDM_WITH_FFMPEG=OFF), so it cannot "
+                          "read or write videos and images; use a .safetensors file, or rebuild with FFmpeg",
+                          path));
 }
 
+}  // namespace
+
+Video read_video(const std::string& path, const VideoReadOptions&) { no_ffmpeg(path); }
+VideoInfo probe_video(const std::string& path, const VideoReadOptions&) { no_ffmpeg(path); }
+void write_video(const std::string& path, const torch::Tensor&, const VideoWriteOptions&) { no_ffmpeg(path); }
+
 }  // namespace vdm::io
+
+#endif  // VDM_WITH_FFMPEG

@@ -71,4 +71,8 @@ void write_video(const std::string& path, const torch::Tensor& frames,
 // True when the path's extension is one read_video/write_video handle as a video file.
 bool is_video_path(const std::string& path);
 
+// True for what write_video accepts: a video path, or a folder (ending in '/', or existing)
+// for PNG frames.
+bool is_video_output_path(const std::string& path);
+
 }  // namespace vdm::io
