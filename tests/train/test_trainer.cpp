@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 
 #include "support/test_util.h"
@@ -193,6 +194,47 @@ TEST(Trainer, RunWritesLogPlotCheckpointsKeepsTheNewestAndExportsTheModel) {
     EXPECT_EQ(io::parse_json(line, "train.jsonl")["step"].get<int64_t>(), ++lines);
   }
   EXPECT_EQ(lines, 8);
+}
+
+// Fine-tuning (train.init): the new run starts from the file's weights; a tensor the model
+// gains keeps its fresh value (the text-time embedding, whose zero gain leaves the model's
+// output as it was), and weights of another shape are an error naming them.
+TEST(Trainer, InitStartsFromAnotherModelsWeightsAndKeepsNewPartsFresh) {
+  vdm::test::TempDir dir;
+  auto base = tiny_run_config();
+  TrainerOptions options;
+  options.run_dir = dir.file("base");
+  Trainer first(base, tiny_data(base), options);
+  first.run(2);
+  const auto source = load_text_video_model(dir.file("base/model.safetensors"));
+
+  auto config = base;
+  config.model.unet.addition_embed_type = "text";
+  config.model.unet.addition_embed_type_num_heads = 2;
+  config.train.init = dir.file("base/model.safetensors");
+  Trainer tuned(config, tiny_data(config), {});
+  std::map<std::string, torch::Tensor> after;
+  for (auto& [name, t] : tuned.model().state()) after.emplace(name, t);
+  for (const auto& [name, t] : source.state()) {
+    ASSERT_TRUE(after.count(name)) << name;
+    EXPECT_TRUE(torch::equal(after.at(name), t)) << name;
+    after.erase(name);
+  }
+  ASSERT_FALSE(after.empty());
+  for (const auto& [name, t] : after) EXPECT_EQ(name.rfind("unet.add_embedding.", 0), 0u) << name;
+  EXPECT_TRUE(torch::equal(after.at("unet.add_embedding.norm2.weight"),
+                           torch::zeros_like(after.at("unet.add_embedding.norm2.weight"))));
+
+  auto wider = base;
+  wider.model.unet.block_out_channels[0] *= 2;
+  wider.train.init = dir.file("base/model.safetensors");
+  try {
+    Trainer bad(wider, tiny_data(wider), {});
+    FAIL() << "weights of another shape were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has shape"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("base/model.safetensors"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Trainer, ResumeRefusesACheckpointOfAnotherConfig) {

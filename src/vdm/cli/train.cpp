@@ -34,6 +34,7 @@ struct TrainFlags {
   int64_t steps = 0;  // 0: the config's
   bool resume = false;
   std::string precision;  // empty: the config's
+  std::string init;       // empty: the config's train.init
 };
 
 std::atomic<bool> g_stop{false};
@@ -105,6 +106,11 @@ int run_train(const TrainFlags& f, const GlobalOptions& global) {
   auto config = read_config(f, f.resume ? checkpoint : std::nullopt);
   if (f.steps > 0) config.train.steps = f.steps;
   if (!f.precision.empty()) config.train.precision = f.precision;
+  if (!f.init.empty()) {
+    VDM_USAGE_CHECK(!f.resume, "--init starts a new run from other weights; a resumed run has its own (drop --init)");
+    VDM_USAGE_CHECK(std::filesystem::is_regular_file(f.init), "--init {}: no such file", f.init);
+    config.train.init = f.init;
+  }
   std::string data_spec = f.data;
   if (data_spec.empty() && f.resume) data_spec = checkpoint_data_spec(*checkpoint);
   VDM_USAGE_CHECK(!data_spec.empty(), "--data is required: synthetic:moving-shapes or folder:DIR");
@@ -193,6 +199,9 @@ Runner setup_train(CLI::App& command, const GlobalOptions& global) {
   command.add_flag("--resume", flags->resume, "continue from the newest checkpoint in --out");
   command.add_option("--precision", flags->precision,
                      "f32 or bf16 autocast (default: the config's train.precision)");
+  command.add_option("--init", flags->init,
+                     "fine-tune: start from this model file or checkpoint's weights (default: the config's "
+                     "train.init, else fresh weights)");
   return [flags, &global] { return run_train(*flags, global); };
 }
 

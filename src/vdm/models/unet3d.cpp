@@ -40,6 +40,14 @@ void UNet3DConfig::validate() const {
   VDM_CHECK(prediction == "eps" || prediction == "x" || prediction == "v",
             "unet config: prediction must be eps, x or v, is '{}'", prediction);
   VDM_CHECK(transformer_in_heads > 0, "unet config: transformer_in_heads must be positive");
+  VDM_CHECK(addition_embed_type.empty() || addition_embed_type == "text",
+            "unet config: addition_embed_type must be \"\" or \"text\", is '{}'", addition_embed_type);
+  if (addition_embed_type == "text") {
+    VDM_CHECK(cross_attention_dim > 0, "unet config: addition_embed_type \"text\" needs cross_attention_dim > 0");
+    VDM_CHECK(addition_embed_type_num_heads > 0 && cross_attention_dim % addition_embed_type_num_heads == 0,
+              "unet config: cross_attention_dim {} must be a multiple of addition_embed_type_num_heads {}",
+              cross_attention_dim, addition_embed_type_num_heads);
+  }
 }
 
 io::Json UNet3DConfig::to_json() const {
@@ -63,6 +71,10 @@ io::Json UNet3DConfig::to_json() const {
   j["mid_block_scale_factor"] = mid_block_scale_factor;
   j["dropout"] = dropout;
   j["prediction"] = prediction;
+  if (!addition_embed_type.empty()) {  // absent from files of models without it
+    j["addition_embed_type"] = addition_embed_type;
+    j["addition_embed_type_num_heads"] = addition_embed_type_num_heads;
+  }
   return j;
 }
 
@@ -72,7 +84,8 @@ UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
                    {"_class_name", "in_channels", "out_channels", "block_out_channels", "attention_levels",
                     "layers_per_block", "norm_num_groups", "norm_eps", "cross_attention_dim", "attention_head_dim",
                     "linear_projection", "temporal_conv", "frame_position", "transformer_in",
-                    "transformer_in_heads", "downsample_padding", "mid_block_scale_factor", "dropout", "prediction"});
+                    "transformer_in_heads", "downsample_padding", "mid_block_scale_factor", "dropout", "prediction",
+                    "addition_embed_type", "addition_embed_type_num_heads"});
   UNet3DConfig c;
   io::read_field(j, "in_channels", c.in_channels, "unet config");
   io::read_field(j, "out_channels", c.out_channels, "unet config");
@@ -96,6 +109,8 @@ UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
   io::read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor, "unet config");
   io::read_field(j, "dropout", c.dropout, "unet config");
   io::read_field(j, "prediction", c.prediction, "unet config");
+  io::read_field(j, "addition_embed_type", c.addition_embed_type, "unet config");
+  io::read_field(j, "addition_embed_type_num_heads", c.addition_embed_type_num_heads, "unet config");
   c.validate();
   return c;
 }
@@ -225,6 +240,11 @@ UNet3DImpl::UNet3DImpl(const UNet3DConfig& config) : config_(config) {
   const int64_t n = config_.levels(), c0 = ch[0];
   conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(config_.in_channels, c0, 3).padding(1)));
   time_embedding = register_module("time_embedding", nn::TimestepEmbedding(c0, config_.time_embed_dim()));
+  if (config_.addition_embed_type == "text") {
+    add_embedding = register_module(
+        "add_embedding", nn::TextTimeEmbedding(config_.cross_attention_dim, config_.time_embed_dim(),
+                                               config_.addition_embed_type_num_heads));
+  }
   if (config_.transformer_in) {
     transformer_in = register_module(
         "transformer_in", nn::TemporalTransformer(nn::TemporalTransformerOptions(c0, config_.transformer_in_heads,
@@ -373,7 +393,9 @@ torch::Tensor UNet3DImpl::forward(const torch::Tensor& sample, const torch::Tens
   // Timestep embedding, once per video, then shared by its frames.
   auto t = timestep.reshape({-1}).expand({b}).to(sample.device());
   auto t_emb = nn::sinusoidal_embedding(t, config_.block_out_channels[0], /*flip_sin_to_cos=*/true, 0.0).to(dtype);
-  auto temb = time_embedding(t_emb).repeat_interleave(f, 0);  // [(B F), Ct]
+  auto temb = time_embedding(t_emb);  // [B, Ct]
+  if (add_embedding) temb = temb + add_embedding(context.to(dtype));
+  temb = temb.repeat_interleave(f, 0);  // [(B F), Ct]
   torch::Tensor ctx;
   if (config_.cross_attention_dim > 0) ctx = context.to(dtype).repeat_interleave(f, 0);  // [(B F), L, Dc]
 

@@ -49,6 +49,10 @@ struct UNet3DConfig {
   double mid_block_scale_factor = 1.0;
   double dropout = 0.0;
   std::string prediction = "eps";  // what the network predicts: eps | x | v
+  // "" or "text": diffusers' addition_embed_type. "text" pools the text tokens into a vector
+  // added to the timestep embedding (nn::TextTimeEmbedding, as in Imagen and UNet2DCondition).
+  std::string addition_embed_type;
+  int64_t addition_embed_type_num_heads = 64;
 
   int64_t levels() const { return static_cast<int64_t>(block_out_channels.size()); }
   int64_t head_dim(int64_t level) const;
@@ -116,6 +120,7 @@ class UNet3DImpl : public torch::nn::Module {
 
   torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   nn::TimestepEmbedding time_embedding{nullptr};
+  nn::TextTimeEmbedding add_embedding{nullptr};  // addition_embed_type "text" only
   nn::TemporalTransformer transformer_in{nullptr};
   torch::nn::ModuleList down_blocks, up_blocks;
   UNetLevel mid_block{nullptr};

@@ -24,4 +24,33 @@ class TimestepEmbeddingImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TimestepEmbedding);
 
+// diffusers' AttentionPooling (from GLIDE): one query, the mean token plus a learned position,
+// attends over [query; tokens] with `heads` heads; returns the query's output.
+class AttentionPoolingImpl : public torch::nn::Module {
+ public:
+  AttentionPoolingImpl(int64_t heads, int64_t embed_dim);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, L, D] -> [B, D]
+
+  int64_t heads;
+  torch::Tensor positional_embedding;  // [1, D]
+  torch::nn::Linear k_proj{nullptr}, q_proj{nullptr}, v_proj{nullptr};
+};
+TORCH_MODULE(AttentionPooling);
+
+// diffusers' TextTimeEmbedding (addition_embed_type "text"): the text tokens pooled into one
+// vector that is added to the timestep embedding, so every residual block (and through them
+// the temporal layers) sees the whole prompt, not only the positions cross-attention routes
+// it to. norm1 -> pool -> proj -> norm2. norm2's gain starts at zero, so a model that gains
+// this path starts out computing what it computed without it.
+class TextTimeEmbeddingImpl : public torch::nn::Module {
+ public:
+  TextTimeEmbeddingImpl(int64_t encoder_dim, int64_t time_embed_dim, int64_t heads);
+  torch::Tensor forward(const torch::Tensor& tokens);  // [B, L, encoder_dim] -> [B, time_embed_dim]
+
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  AttentionPooling pool{nullptr};
+  torch::nn::Linear proj{nullptr};
+};
+TORCH_MODULE(TextTimeEmbedding);
+
 }  // namespace vdm::nn

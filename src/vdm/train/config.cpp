@@ -51,6 +51,7 @@ io::Json TrainConfig::to_json() const {
   j["keep_checkpoints"] = keep_checkpoints;
   j["log_every"] = log_every;
   j["plot_every"] = plot_every;
+  j["init"] = init;
   return j;
 }
 
@@ -88,6 +89,7 @@ TrainConfig TrainConfig::from_json(const io::Json& j) {
   get("keep_checkpoints", c.keep_checkpoints);
   get("log_every", c.log_every);
   get("plot_every", c.plot_every);
+  get("init", c.init);
   c.validate();
   return c;
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "vdm/core/error.h"
 #include "vdm/diffusion/loss.h"
@@ -84,6 +85,7 @@ Trainer::Trainer(RunConfig config, std::shared_ptr<const data::VideoDataset> dat
   // Initial weights from LibTorch's default initialisers, which draw from the global generator.
   torch::manual_seed(config_.train.seed);
   model_ = make_text_video_model(config_.model);
+  if (!config_.train.init.empty()) initialise_from(config_.train.init);
   model_.to(options_.device);
   model_.train(true);
   params_ = model_.named_parameters();
@@ -192,6 +194,40 @@ StepResult Trainer::step() {
   return r;
 }
 
+void Trainer::initialise_from(const std::string& path) {
+  const auto source = load_text_video_model(path);  // a checkpoint's EMA weights
+  std::map<std::string, torch::Tensor> target;
+  for (auto& [name, t] : model_.state()) target.emplace(name, t);
+  std::vector<std::string> problems;
+  for (const auto& [name, t] : source.state()) {
+    const auto it = target.find(name);
+    if (it == target.end()) {
+      problems.push_back(fmt::format("{} is not in the model", name));
+    } else if (it->second.sizes() != t.sizes()) {
+      problems.push_back(fmt::format("{} has shape [{}], the model's is [{}]", name, fmt::join(t.sizes(), ", "),
+                                     fmt::join(it->second.sizes(), ", ")));
+    } else {
+      torch::NoGradGuard no_grad;
+      it->second.copy_(t);
+      target.erase(it);
+    }
+  }
+  VDM_CHECK(problems.empty(), "train.init {}: its weights do not fit the model of this config: {}", path,
+            fmt::join(problems, "; "));
+  std::vector<std::string> fresh;
+  for (const auto& [name, t] : target) fresh.push_back(name);
+  spdlog::info("weights from {}{}", path,
+               fresh.empty() ? std::string() : fmt::format("; fresh: {}", fmt::join(fresh, ", ")));
+}
+
+void Trainer::plot_loss(const std::string& path) const {
+  try {
+    write_loss_plot(path, history_);
+  } catch (const std::exception& e) {
+    spdlog::warn("could not draw the loss curve ({}); training goes on", e.what());
+  }
+}
+
 void Trainer::append_log(const StepResult& r) {
   history_.emplace_back(r.step, r.loss);
   if (options_.run_dir.empty()) return;
@@ -249,11 +285,11 @@ void Trainer::run(int64_t until, const std::function<void(const StepResult&)>& o
       save_checkpoint();
       last_checkpoint = r.step;
     }
-    if (write && r.step % t.plot_every == 0) write_loss_plot(plot_path, history_);
+    if (write && r.step % t.plot_every == 0) plot_loss(plot_path);
   }
   if (!write) return;
   if (last_checkpoint != state_.step) save_checkpoint();
-  write_loss_plot(plot_path, history_);
+  plot_loss(plot_path);
   export_model((fs::path(options_.run_dir) / "model.safetensors").string());
 }
 

@@ -101,6 +101,9 @@ class Trainer {
 
  private:
   void append_log(const StepResult& r);
+  void initialise_from(const std::string& path);  // train.init
+  // The loss curve is a convenience: failing to draw it warns and training goes on.
+  void plot_loss(const std::string& path) const;
   void truncate_log_after(int64_t step);
 
   RunConfig config_;
