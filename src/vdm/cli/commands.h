@@ -53,5 +53,7 @@ Runner setup_sample(CLI::App& command, const GlobalOptions& global);
 Runner setup_train(CLI::App& command, const GlobalOptions& global);
 Runner setup_generate(CLI::App& command, const GlobalOptions& global);
 Runner setup_eval(CLI::App& command, const GlobalOptions& global);
+Runner setup_extend(CLI::App& command, const GlobalOptions& global);
+Runner setup_interpolate(CLI::App& command, const GlobalOptions& global);
 
 }  // namespace vdm::cli

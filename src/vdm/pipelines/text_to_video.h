@@ -46,6 +46,14 @@ struct TextToVideoParams {
   }
 };
 
+// Frames the sample must contain (diffusion/reconstruction_guidance.h): extension and
+// interpolation condition a window on frames that are already there.
+struct KnownFrames {
+  torch::Tensor frames;  // [B or 1, 3, F, H, W] in [-1, 1]: the known frames' values (others ignored)
+  torch::Tensor known;   // [F] bool: which frames of the window are given
+  double weight = 2.0;   // w_r of reconstruction guidance; 0: the replacement baseline
+};
+
 class TextToVideoPipeline {
  public:
   // The model runs on `device` in `dtype` (bf16 needs a GPU or an AVX512-BF16 CPU).
@@ -57,10 +65,12 @@ class TextToVideoPipeline {
 
   // One clip: [3, F, H, W] float32 on the CPU, in [-1, 1].
   torch::Tensor generate(const std::string& prompt, const TextToVideoParams& params = {});
-  // A batch: prompts[b] with seeds[b] (same length); params.seed is ignored.
+  // A batch: prompts[b] with seeds[b] (same length); params.seed is ignored. An empty prompt
+  // (all of them, or none) samples unconditionally. With `known`, the clips keep those frames
+  // and the others are made to fit them (params.frames must then be known's length).
   // Returns [B, 3, F, H, W] float32 on the CPU, in [-1, 1].
   torch::Tensor generate_batch(const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
-                               const TextToVideoParams& params = {});
+                               const TextToVideoParams& params = {}, const KnownFrames* known = nullptr);
 
   // Throws vdm::Error naming the words the model never saw (and listing the ones it knows).
   void check_prompt(const std::string& prompt) const;
