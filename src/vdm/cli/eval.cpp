@@ -18,6 +18,7 @@
 #include "vdm/core/runtime.h"
 #include "vdm/data/moving_shapes.h"
 #include "vdm/diffusion/sampler.h"
+#include "vdm/eval/conditional.h"
 #include "vdm/eval/detector.h"
 #include "vdm/eval/grid.h"
 #include "vdm/eval/report.h"
@@ -41,7 +42,120 @@ struct EvalFlags {
   int64_t batch = 8;
   int64_t grid = 16;
   bool two_objects = false;
+  std::string task = "generate";  // generate | extend | interpolate
+  double weight = 2.0;            // w_r for extend / interpolate; 0: replacement
 };
+
+// --task extend / interpolate: held-out real clips give the known frames of one model-length
+// window (extend: its first half is the clip's second half; interpolate: every other frame
+// of the clip), the model fills the rest under reconstruction guidance, eval/conditional.h
+// scores the result.
+int run_conditional_eval(const EvalFlags& f, const GlobalOptions& global, pipelines::TextToVideoPipeline& pipe,
+                         const data::MovingShapes& shapes, const std::vector<std::string>& prompts,
+                         const std::vector<uint64_t>& seeds, const pipelines::TextToVideoParams& params,
+                         const std::string& model_path) {
+  const bool extend = f.task == "extend";
+  const auto& config = pipe.model().config;
+  const int64_t clip_frames = config.frames;
+  const int64_t window = extend ? clip_frames : clip_frames - 1;  // interpolate: frames 0, 2, .., 2(n-1)
+  const int64_t given = extend ? clip_frames / 2 : 0;
+  auto known = extend ? torch::arange(window) < given : torch::arange(window).remainder(2) == 0;
+  int64_t found = 0, colour = 0, shape = 0, direction = 0, new_frames = 0, between = 0, missing = 0, all_between = 0;
+  io::Json items = io::Json::array();
+  std::vector<torch::Tensor> grid_clips;
+  const auto start = std::chrono::steady_clock::now();
+  Progress progress(fmt::format("eval {} (w_r {})", f.task, f.weight), f.count, global.progress());
+  for (int64_t begin = 0; begin < f.count; begin += f.batch) {
+    const int64_t end = std::min(f.count, begin + f.batch);
+    std::vector<torch::Tensor> windows;
+    for (int64_t i = begin; i < end; ++i) {
+      const auto real = shapes.held_out_sample(static_cast<int64_t>(seeds[static_cast<size_t>(i)])).frames;
+      auto w = torch::zeros({3, window, config.height, config.width});
+      if (extend) {
+        w.slice(1, 0, given).copy_(real.slice(1, clip_frames - given, clip_frames));
+      } else {
+        for (int64_t j = 0; j < window; j += 2) w.select(1, j).copy_(real.select(1, j));
+      }
+      windows.push_back(w);
+    }
+    pipelines::KnownFrames k;
+    k.frames = torch::stack(windows);
+    k.known = known;
+    k.weight = f.weight;
+    const std::vector<std::string> batch_prompts(prompts.begin() + begin, prompts.begin() + end);
+    const std::vector<uint64_t> batch_seeds(seeds.begin() + begin, seeds.begin() + end);
+    const auto clips = pipe.generate_batch(batch_prompts, batch_seeds, params, &k);
+    for (int64_t b = 0; b < end - begin; ++b) {
+      io::Json item;
+      item["prompt"] = batch_prompts[static_cast<size_t>(b)];
+      item["seed"] = batch_seeds[static_cast<size_t>(b)];
+      if (extend) {
+        const auto s = eval::score_extension(clips[b], given, batch_prompts[static_cast<size_t>(b)]);
+        found += s.found;
+        colour += s.colour;
+        shape += s.shape;
+        direction += s.direction;
+        item.update({{"found", s.found}, {"colour", s.colour}, {"shape", s.shape}, {"direction", s.direction},
+                     {"given_direction", s.given_direction}, {"new_direction", s.new_direction}});
+      } else {
+        const auto s = eval::score_interpolation(clips[b], 2);
+        new_frames += s.new_frames;
+        between += s.between;
+        missing += s.missing;
+        all_between += s.all_between();
+        item.update({{"new_frames", s.new_frames}, {"between", s.between}, {"missing", s.missing}});
+      }
+      items.push_back(item);
+      if (static_cast<int64_t>(grid_clips.size()) < f.grid) grid_clips.push_back(clips[b]);
+    }
+    progress.advance(end - begin, extend ? fmt::format("continued {:.0f}%", 100.0 * direction / end)
+                                         : fmt::format("between {:.0f}%", 100.0 * between / std::max<int64_t>(new_frames, 1)));
+  }
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto pct = [](int64_t a, int64_t b) { return b > 0 ? 100.0 * static_cast<double>(a) / static_cast<double>(b) : 0.0; };
+  std::string table;
+  io::Json report;
+  if (extend) {
+    table = fmt::format(
+        "| measure ({} clips: {} given frames, {} new) | value |\n| --- | ---: |\n| object found in the new frames | "
+        "{:.1f}% |\n| same colour | {:.1f}% |\n| same shape | {:.1f}% |\n| same direction | {:.1f}% |\n",
+        f.count, given, window - given, pct(found, f.count), pct(colour, f.count), pct(shape, f.count),
+        pct(direction, f.count));
+    report = {{"found", pct(found, f.count)}, {"colour", pct(colour, f.count)}, {"shape", pct(shape, f.count)},
+              {"direction", pct(direction, f.count)}};
+  } else {
+    table = fmt::format(
+        "| measure ({} clips: every other frame given, {} frames) | value |\n| --- | ---: |\n| new frames between "
+        "their neighbours | {:.1f}% ({} of {}) |\n| clips with every new frame between | {:.1f}% |\n| new frames "
+        "without the object | {:.1f}% |\n",
+        f.count, window, pct(between, new_frames), between, new_frames, pct(all_between, f.count),
+        pct(missing, new_frames));
+    report = {{"between", pct(between, new_frames)}, {"all_between", pct(all_between, f.count)},
+              {"missing", pct(missing, new_frames)}};
+  }
+  const std::string settings = fmt::format(
+      "{} held-out clips, {} (reconstruction guidance w_r {}{}), {} {} steps, guidance {}, model {}", f.count, f.task,
+      f.weight, f.weight == 0 ? ": the replacement baseline" : "", params.sampler.value_or(pipe.defaults().sampler),
+      params.steps.value_or(pipe.defaults().steps), params.guidance.value_or(pipe.defaults().guidance), model_path);
+  std::string md = fmt::format("# vdm eval --task {}\n\n{}\n\n{}", f.task, settings, table);
+  if (!grid_clips.empty()) {
+    eval::GridOptions grid_options;
+    grid_options.scale = 2;
+    train::write_png((fs::path(f.out) / "grid.png").string(), eval::make_grid(grid_clips, grid_options));
+    md += "\n![samples](grid.png)\n";
+  }
+  io::Json json;
+  json["settings"] = {{"task", f.task}, {"weight", f.weight}, {"count", f.count}, {"model", model_path},
+                      {"seconds", seconds}};
+  json["report"] = report;
+  json["items"] = items;
+  io::write_file_atomic((fs::path(f.out) / "report.md").string(), md);
+  io::write_file_atomic((fs::path(f.out) / "report.json").string(), json.dump(2) + "\n");
+  fmt::print("{}\n{}", settings, table);
+  fmt::print("evaluated {} clips in {:.1f} s; wrote {}/report.md, report.json\n", f.count, seconds, f.out);
+  return 0;
+}
 
 int run_eval(const EvalFlags& f, const GlobalOptions& global) {
   // 1. Flags.
@@ -53,6 +167,11 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
                   f.steps.value_or(0));
   VDM_USAGE_CHECK(!f.guidance || (std::isfinite(*f.guidance) && *f.guidance >= 0 && *f.guidance <= 100),
                   "--guidance must be in [0, 100], got {}", f.guidance.value_or(0));
+  VDM_USAGE_CHECK(f.task == "generate" || f.task == "extend" || f.task == "interpolate",
+                  "--task must be generate, extend or interpolate, got '{}'", f.task);
+  VDM_USAGE_CHECK(std::isfinite(f.weight) && f.weight >= 0 && f.weight <= 1000, "--weight must be in [0, 1000], got {}",
+                  f.weight);
+  VDM_USAGE_CHECK(f.task == "generate" || !f.two_objects, "--two-objects applies to --task generate only");
   if (!f.sampler.empty()) sampler_flag(f.sampler);
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
@@ -84,6 +203,7 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
   if (!f.sampler.empty()) params.sampler = f.sampler;
   params.steps = f.steps;
   params.guidance = f.guidance;
+  if (f.task != "generate") return run_conditional_eval(f, global, pipe, shapes, prompts, seeds, params, model_path);
   const auto start = std::chrono::steady_clock::now();
   eval::EvalReport report;
   io::Json items = io::Json::array();
@@ -167,6 +287,12 @@ Runner setup_eval(CLI::App& command, const GlobalOptions& global) {
   command.add_option("--batch", flags->batch, "clips generated together")->capture_default_str();
   command.add_option("--grid", flags->grid, "clips shown in grid.png (0: no grid)")->capture_default_str();
   command.add_flag("--two-objects", flags->two_objects, "include two-object captions (default: single objects)");
+  command.add_option("--task", flags->task,
+                     "generate (from the caption), extend (continue the clip's second half) or interpolate (fill "
+                     "in every other frame)")
+      ->capture_default_str();
+  command.add_option("--weight", flags->weight, "extend/interpolate: reconstruction guidance w_r (0: replacement)")
+      ->capture_default_str();
   return [flags, &global] { return run_eval(*flags, global); };
 }
 

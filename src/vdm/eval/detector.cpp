@@ -112,16 +112,6 @@ std::vector<int64_t> largest_component(const int8_t* labels, int colour, int64_t
   return best;
 }
 
-// Step 5: eight 45-degree sectors of the velocity (y down), or "none".
-std::string direction_of(double vx, double vy, double dead_zone) {
-  if (std::hypot(vx, vy) < dead_zone) return "none";
-  const double angle = std::atan2(-vy, vx);  // counter-clockwise from right, y up
-  const int sector = static_cast<int>(std::lround(angle / (kPi / 4))) & 7;
-  static const char* kNames[8] = {"right", "up-right",  "up",   "up-left",
-                                  "left",  "down-left", "down", "down-right"};
-  return kNames[sector];
-}
-
 // Least-squares slope of v over t.
 double slope(const std::vector<double>& t, const std::vector<double>& v) {
   const double n = static_cast<double>(t.size());
@@ -247,6 +237,16 @@ DetectedObject track_object(const PixelLabels& px, int colour, int64_t F, int64_
 }
 
 }  // namespace
+
+// Step 5 (public: eval/conditional.cpp reads directions of frame ranges): eight 45-degree sectors of the velocity (y down), or "none".
+std::string direction_of(double vx, double vy, double dead_zone) {
+  if (std::hypot(vx, vy) < dead_zone) return "none";
+  const double angle = std::atan2(-vy, vx);  // counter-clockwise from right, y up
+  const int sector = static_cast<int>(std::lround(angle / (kPi / 4))) & 7;
+  static const char* kNames[8] = {"right", "up-right",  "up",   "up-left",
+                                  "left",  "down-left", "down", "down-right"};
+  return kNames[sector];
+}
 
 double DetectedObject::present_fraction() const {
   if (present.empty()) return 0;

@@ -85,6 +85,10 @@ struct Detection {
   std::vector<DetectedObject> objects;  // most pixels first; empty when nothing was found
 };
 
+// The direction name of a velocity (pixels per frame, x right, y down): one of eight 45-degree
+// sectors, or "none" when its speed is below dead_zone (pixels per frame).
+std::string direction_of(double vx, double vy, double dead_zone);
+
 // clip: [3, F, H, W] in [-1, 1], any float dtype and device. Throws vdm::Error on other shapes.
 Detection detect(const torch::Tensor& clip, const DetectorOptions& options = {});
 
