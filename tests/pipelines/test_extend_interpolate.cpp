@@ -96,6 +96,9 @@ TEST(PipelineExtendCli, WritesTheLongerAndTheSmootherClipAndValidatesFlags) {
   EXPECT_EQ(vdm::test::run_vdm("extend --input " + input + " --frames 9 --weight -1" + common).exit_code, 2);
   EXPECT_EQ(vdm::test::run_vdm("interpolate --input " + input + " --factor 1" + common).exit_code, 2);
   EXPECT_EQ(vdm::test::run_vdm("interpolate --input " + input + " --factor 2 -o x.txt" + common).exit_code, 2);
+  EXPECT_EQ(vdm::test::run_vdm("interpolate --input " + input + " --factor 2 -o " + dir.file("none/x.gif") + common)
+                .exit_code,
+            2);
   r = vdm::test::run_vdm("extend --input " + model + " --frames 9" + common);  // not a video
   EXPECT_EQ(r.exit_code, 2) << r.output;
 }

@@ -87,6 +87,9 @@ TEST(PipelineGenerateCli, WritesThePromptSlugVideoAndValidatesFlags) {
   EXPECT_EQ(vdm::test::run_vdm(base + " -o out.txt").exit_code, 2);
   EXPECT_EQ(vdm::test::run_vdm(base + " --sampler nope").exit_code, 2);
   EXPECT_EQ(vdm::test::run_vdm(base + " --guidance -1").exit_code, 2);
+  auto missing = vdm::test::run_vdm(base + " -o " + dir.file("no/such/folder/clip.mp4"));
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("does not exist"), std::string::npos) << missing.output;
   EXPECT_EQ(vdm::test::run_vdm("generate \"  \" --checkpoint " + model).exit_code, 2);
 
   r = vdm::test::run_vdm("generate \"a red dog moving right\" --checkpoint " + model + " -q -o " + dir.file("d.gif"));

@@ -4,6 +4,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -44,6 +45,19 @@ inline const diffusion::SamplerInfo& sampler_flag(const std::string& name) {
     return diffusion::find_sampler(name);
   } catch (const Error& e) {
     throw UsageError(std::string("--sampler: ") + e.what());
+  }
+}
+
+// -o PATH: the folder it goes in must exist (a PNG folder "DIR/" itself may be new, its parent
+// not), checked before any work so a long run does not fail at the end.
+inline void output_folder_flag(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  if (!path.empty() && path.back() == '/') p = fs::path(path.substr(0, path.size() - 1));
+  const fs::path parent = p.parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    throw UsageError(fmt::format("-o {}: the folder {} does not exist", path, parent.string()));
   }
 }
 

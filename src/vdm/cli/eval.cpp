@@ -47,14 +47,22 @@ struct EvalFlags {
 };
 
 // --task extend / interpolate: held-out real clips give the known frames of one model-length
-// window (extend: its first half is the clip's second half; interpolate: every other frame
-// of the clip), the model fills the rest under reconstruction guidance, eval/conditional.h
-// scores the result.
+// window (extend: the clip's first half, from clips whose object never bounces, so the true
+// continuation keeps its direction; interpolate: every other frame of the clip), the model
+// fills the rest under reconstruction guidance, eval/conditional.h scores the result.
 int run_conditional_eval(const EvalFlags& f, const GlobalOptions& global, pipelines::TextToVideoPipeline& pipe,
-                         const data::MovingShapes& shapes, const std::vector<std::string>& prompts,
-                         const std::vector<uint64_t>& seeds, const pipelines::TextToVideoParams& params,
+                         const data::MovingShapes& shapes, const pipelines::TextToVideoParams& params,
                          const std::string& model_path) {
   const bool extend = f.task == "extend";
+  std::vector<std::string> prompts;
+  std::vector<uint64_t> seeds;
+  for (int64_t i = 0; static_cast<int64_t>(prompts.size()) < f.count; ++i) {
+    VDM_CHECK(i < 100 * f.count + 1000, "eval: could not find {} held-out clips", f.count);
+    const auto sample = shapes.held_out_sample(i);
+    if (sample.objects.size() != 1 || (extend && sample.objects.front().bounced)) continue;
+    prompts.push_back(sample.caption);
+    seeds.push_back(static_cast<uint64_t>(i));
+  }
   const auto& config = pipe.model().config;
   const int64_t clip_frames = config.frames;
   const int64_t window = extend ? clip_frames : clip_frames - 1;  // interpolate: frames 0, 2, .., 2(n-1)
@@ -72,7 +80,7 @@ int run_conditional_eval(const EvalFlags& f, const GlobalOptions& global, pipeli
       const auto real = shapes.held_out_sample(static_cast<int64_t>(seeds[static_cast<size_t>(i)])).frames;
       auto w = torch::zeros({3, window, config.height, config.width});
       if (extend) {
-        w.slice(1, 0, given).copy_(real.slice(1, clip_frames - given, clip_frames));
+        w.slice(1, 0, given).copy_(real.slice(1, 0, given));
       } else {
         for (int64_t j = 0; j < window; j += 2) w.select(1, j).copy_(real.select(1, j));
       }
@@ -203,7 +211,7 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
   if (!f.sampler.empty()) params.sampler = f.sampler;
   params.steps = f.steps;
   params.guidance = f.guidance;
-  if (f.task != "generate") return run_conditional_eval(f, global, pipe, shapes, prompts, seeds, params, model_path);
+  if (f.task != "generate") return run_conditional_eval(f, global, pipe, shapes, params, model_path);
   const auto start = std::chrono::steady_clock::now();
   eval::EvalReport report;
   io::Json items = io::Json::array();
@@ -288,8 +296,8 @@ Runner setup_eval(CLI::App& command, const GlobalOptions& global) {
   command.add_option("--grid", flags->grid, "clips shown in grid.png (0: no grid)")->capture_default_str();
   command.add_flag("--two-objects", flags->two_objects, "include two-object captions (default: single objects)");
   command.add_option("--task", flags->task,
-                     "generate (from the caption), extend (continue the clip's second half) or interpolate (fill "
-                     "in every other frame)")
+                     "generate (from the caption), extend (continue the first half of clips that do not bounce) or "
+                     "interpolate (fill in every other frame)")
       ->capture_default_str();
   command.add_option("--weight", flags->weight, "extend/interpolate: reconstruction guidance w_r (0: replacement)")
       ->capture_default_str();

@@ -42,6 +42,7 @@ int run_conditional(const ConditionalFlags& f, const GlobalOptions& global) {
                        : f.output;
   VDM_USAGE_CHECK(io::is_video_output_path(output),
                   "-o {}: expected a video path: .mp4, .webm, .gif, or a folder ending in '/' for PNG frames", output);
+  output_folder_flag(output);
   VDM_USAGE_CHECK(f.method == "reconstruction" || f.method == "replacement",
                   "--method must be reconstruction or replacement, got '{}'", f.method);
   VDM_USAGE_CHECK(std::isfinite(f.weight) && f.weight >= 0 && f.weight <= 1000, "--weight must be in [0, 1000], got {}",

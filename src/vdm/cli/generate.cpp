@@ -38,6 +38,7 @@ int run_generate(const GenerateFlags& f, const GlobalOptions& global) {
   const std::string output = f.output.empty() ? pipelines::prompt_slug(f.prompt) + ".mp4" : f.output;
   VDM_USAGE_CHECK(io::is_video_output_path(output),
                   "-o {}: expected a video path: .mp4, .webm, .gif, or a folder ending in '/' for PNG frames", output);
+  output_folder_flag(output);
   VDM_USAGE_CHECK(!f.steps || (*f.steps >= 1 && *f.steps <= 10000), "--steps must be in [1, 10000], got {}",
                   f.steps.value_or(0));
   VDM_USAGE_CHECK(!f.guidance || (std::isfinite(*f.guidance) && *f.guidance >= 0 && *f.guidance <= 100),

@@ -214,6 +214,7 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   VDM_USAGE_CHECK(to_tensor || io::is_video_output_path(f.output),
                   "-o {}: expected a .safetensors file or a video (.gif, .mp4, .webm, or a folder "
                   "ending in '/' for PNG frames)", f.output);
+  output_folder_flag(f.output);
   VDM_USAGE_CHECK(!f.shape.empty() || !f.latents.empty(), "--shape B,C,F,H,W is required (or --latents)");
   VDM_USAGE_CHECK(f.steps >= 1 && f.steps <= 100000, "--steps must be in [1, 100000], got {}", f.steps);
   vd::Prediction output;
