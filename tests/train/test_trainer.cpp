@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 
@@ -235,6 +236,33 @@ TEST(Trainer, InitStartsFromAnotherModelsWeightsAndKeepsNewPartsFresh) {
     EXPECT_NE(std::string(e.what()).find("has shape"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("base/model.safetensors"), std::string::npos) << e.what();
   }
+}
+
+// A checkpoint with NaN or Inf weights is never written; the previous one stays.
+TEST(Trainer, RefusesToCheckpointNonFiniteWeights) {
+  vdm::test::TempDir dir;
+  auto config = tiny_run_config();
+  TrainerOptions options;
+  options.run_dir = dir.file("run");
+  Trainer trainer(config, tiny_data(config), options);
+  trainer.step();
+  const auto good = trainer.save_checkpoint();
+  {
+    torch::NoGradGuard no_grad;
+    trainer.model().named_parameters().front().second.view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+  }
+  trainer.step();
+  try {
+    trainer.save_checkpoint();
+    FAIL() << "a checkpoint with a NaN weight was written";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(trainer.model().named_parameters().front().first), std::string::npos)
+        << e.what();
+  }
+  const auto cks = list_checkpoints(options.run_dir);
+  ASSERT_EQ(cks.size(), 1u);
+  EXPECT_EQ(cks[0].second, good);
+  EXPECT_NO_THROW(load_text_video_model(good));
 }
 
 TEST(Trainer, ResumeRefusesACheckpointOfAnotherConfig) {

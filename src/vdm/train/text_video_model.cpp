@@ -266,6 +266,11 @@ TextVideoModel load_text_video_model(const std::string& path, bool use_ema) {
     model.load_state(file, path);
   }
   model.train(false);
+  int64_t non_finite = 0;
+  for (const auto& [name, tensor] : model.state()) {
+    if (tensor.is_floating_point()) non_finite += tensor.numel() - torch::isfinite(tensor).sum().item<int64_t>();
+  }
+  if (non_finite > 0) spdlog::warn("{}: {} weights are NaN or infinite; its samples will be too", path, non_finite);
   return model;
 }
 

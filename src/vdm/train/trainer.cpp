@@ -26,10 +26,11 @@ constexpr const char* kStateKey = "vdm.train_state";
 // Train fields that may differ on resume: they change nothing about the optimisation itself.
 const std::vector<std::string>& bookkeeping_fields() {
   // precision and gradient_checkpointing change how a step is computed, not what it
-  // computes: a run may move between a CPU and a GPU, or from f32 to bf16.
+  // computes: a run may move between a CPU and a GPU, or from f32 to bf16. init only picks
+  // the first weights, which a checkpoint replaces (and runs from before it lack the field).
   static const std::vector<std::string> fields = {"steps",      "checkpoint_every", "keep_checkpoints",
                                                   "log_every",  "plot_every",       "precision",
-                                                  "gradient_checkpointing"};
+                                                  "gradient_checkpointing", "init"};
   return fields;
 }
 
@@ -300,6 +301,13 @@ std::string Trainer::save_checkpoint(const std::string& path_in) {
   io::TensorList tensors;
   for (const auto& [name, tensor] : model_.state()) tensors.emplace_back("model." + name, tensor.detach().cpu());
   for (const auto& [name, tensor] : ema_->averages()) tensors.emplace_back("ema." + name, tensor.cpu());
+  // Never write a checkpoint that cannot be trained on or sampled from: the previous one stays.
+  std::vector<std::string> bad;
+  for (const auto& [name, tensor] : tensors) {
+    if (tensor.is_floating_point() && !torch::isfinite(tensor).all().item<bool>()) bad.push_back(name);
+  }
+  VDM_CHECK(bad.empty(), "trainer: refusing to write checkpoint {} at step {}: non-finite values in {}", path,
+            state_.step, fmt::join(bad, ", "));
   for (const auto& [name, tensor] : optimizer_state(*optimizer_, params_)) tensors.emplace_back(name, tensor.cpu());
   tensors.emplace_back("rng.train", generator_.get_state());
   tensors.emplace_back("rng.torch_default", at::detail::getDefaultCPUGenerator().get_state());
