@@ -149,6 +149,10 @@ int run_train(const TrainFlags& f, const GlobalOptions& global) {
                config.train.precision, device.str(), blas_implementation(), start_step, config.train.steps,
                config.train.steps);
   if (start_step >= config.train.steps) {
+    // A run stopped after its last checkpoint but before exporting the model (killed, say)
+    // still gets its model file.
+    const auto model_path = (std::filesystem::path(f.out) / "model.safetensors").string();
+    if (!std::filesystem::is_regular_file(model_path)) trainer.export_model(model_path);
     fmt::print("{}: already at step {} of {}; nothing to do (raise --steps to train further)\n", f.out, start_step,
                config.train.steps);
     return 0;
