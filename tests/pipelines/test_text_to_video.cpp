@@ -9,6 +9,7 @@
 #include "support/test_util.h"
 #include "vdm/core/error.h"
 #include "vdm/io/json.h"
+#include "vdm/io/safetensors.h"
 #include "vdm/pipelines/text_to_video.h"
 #include "vdm/train/text_video_model.h"
 
@@ -64,6 +65,42 @@ TEST(PipelineTextToVideo, PromptSlugs) {
   EXPECT_EQ(prompt_slug("  A Blue square, moving UP-LEFT!  "), "a-blue-square-moving-up-left");
   EXPECT_EQ(prompt_slug("?!"), "video");
   EXPECT_EQ(prompt_slug(std::string(200, 'x')).size(), 80u);
+}
+
+// vdm sample --checkpoint CK --prompt P: the pipeline with sample's flags, to a video or a tensor.
+TEST(PipelineSampleCli, SamplesATextToVideoCheckpointToAVideoOrATensor) {
+  vdm::test::TempDir dir;
+  const std::string model = dir.file("tiny.safetensors");
+  train::save_text_video_model(model, tiny_model());
+  const std::string base = "sample --checkpoint " + model + " --prompt \"a blue square moving up\" --threads 1 -q";
+  auto r = vdm::test::run_vdm(base + " --steps 3 --sampler ddim --guidance 2 --seed 4 --frames 6 -o " +
+                              dir.file("clip.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto file = io::load_safetensors(dir.file("clip.safetensors"));
+  EXPECT_EQ(file.at("sample").sizes(), torch::IntArrayRef({1, 3, 6, 16, 16}));
+  EXPECT_EQ(file.metadata.at("prompt"), "a blue square moving up");
+  // The same seed and settings give the same clip as the pipeline.
+  auto pipe = TextToVideoPipeline::load(model);
+  TextToVideoParams params;
+  params.sampler = "ddim";
+  params.steps = 3;
+  params.guidance = 2;
+  params.seed = 4;
+  params.frames = 6;
+  EXPECT_TRUE(torch::allclose(file.at("sample")[0], pipe.generate("a blue square moving up", params), 1e-5, 1e-6));
+
+  r = vdm::test::run_vdm(base + " --steps 2 -o " + dir.file("clip.gif"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir.file("clip.gif")));
+
+  EXPECT_EQ(vdm::test::run_vdm("sample --checkpoint " + model + " -o " + dir.file("x.gif")).exit_code, 2);  // no prompt
+  EXPECT_EQ(vdm::test::run_vdm(base + " --shape 1,3,4,16,16 -o " + dir.file("x.gif")).exit_code, 2);
+  EXPECT_EQ(vdm::test::run_vdm(base + " --frames 0 -o " + dir.file("x.gif")).exit_code, 2);
+  EXPECT_EQ(vdm::test::run_vdm(base + " --sampler nope -o " + dir.file("x.gif")).exit_code, 2);
+  EXPECT_EQ(vdm::test::run_vdm("sample --prompt \"a red circle\" --shape 1,3,4,8,8 -o " + dir.file("x.gif") +
+                               " --model gaussian:mean=0,std=1")
+                .exit_code,
+            2);  // --prompt without --checkpoint
 }
 
 TEST(PipelineGenerateCli, WritesThePromptSlugVideoAndValidatesFlags) {

@@ -1,5 +1,8 @@
 // vdm sample: run a sampler with a denoiser and write the result.
 //
+//   vdm sample --checkpoint models/vdm-moving-shapes.safetensors --prompt "a red circle moving up"
+//       --steps 30 --sampler ddim --guidance 5 --seed 2 --frames 24 -o clip.gif   (or .safetensors)
+//
 //   vdm sample --model gaussian:mean=0.5,std=0.2 --shape 1,3,8,32,32 -o out.safetensors
 //   vdm sample --model gaussian:mean=0,std=0.5 --shape 1,3,8,64,64
 //       --scheduler-config scheduler_config.json --sampler dpmpp_2m --steps 25 -o clip.gif
@@ -11,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "vdm/cli/commands.h"
@@ -25,6 +29,7 @@
 #include "vdm/io/safetensors.h"
 #include "vdm/io/video.h"
 #include "vdm/models/unet3d_denoiser.h"
+#include "vdm/pipelines/text_to_video.h"
 
 namespace vdm::cli {
 
@@ -47,6 +52,12 @@ struct SampleFlags {
   double fps = 8;
   std::string prompt_embeds;
   double guidance = 1.0;
+  // Text-to-video models trained by vdm (--checkpoint ... --prompt ...).
+  std::string checkpoint;
+  std::string prompt;
+  std::optional<int64_t> frames;
+  bool allow_unknown_words = false;
+  bool steps_given = false, guidance_given = false, fps_given = false;
 };
 
 // "k=v,k=v" -> map; throws UsageError naming the model kind on a malformed pair.
@@ -207,6 +218,55 @@ torch::Tensor video_frames(const torch::Tensor& sample) {
   return item.contiguous();
 }
 
+// --checkpoint CK --prompt P: the text-to-video pipeline over a model vdm trained, with the
+// sampler flags of this command; -o may also be a .safetensors file (tensor "sample",
+// [1, 3, F, H, W] in [-1, 1]).
+int run_text_to_video_sample(const SampleFlags& f, const GlobalOptions& global, bool to_tensor) {
+  VDM_USAGE_CHECK(!f.prompt.empty(), "--checkpoint needs --prompt (what the clip shows)");
+  VDM_USAGE_CHECK(f.model.empty() && f.shape.empty() && f.latents.empty() && f.prompt_embeds.empty() &&
+                      f.scheduler_config.empty(),
+                  "--checkpoint with --prompt takes the model's own schedule and shape: drop --model, --shape, "
+                  "--latents, --prompt-embeds and --scheduler-config");
+  VDM_USAGE_CHECK(!f.frames || (*f.frames >= 1 && *f.frames <= 1024), "--frames must be in [1, 1024], got {}",
+                  f.frames.value_or(0));
+  VDM_USAGE_CHECK(std::isfinite(f.guidance) && f.guidance >= 0 && f.guidance <= 100,
+                  "--guidance must be in [0, 100], got {}", f.guidance);
+  if (!f.sampler.empty()) sampler_flag(f.sampler);
+  const torch::Device device = parse_device(global.device);
+  auto pipe = pipelines::TextToVideoPipeline::load(f.checkpoint, device, parse_dtype(global.dtype, device));
+  if (!f.allow_unknown_words) pipe.check_prompt(f.prompt);
+  pipelines::TextToVideoParams params;
+  if (!f.sampler.empty()) params.sampler = f.sampler;
+  if (f.steps_given) params.steps = f.steps;
+  if (f.guidance_given) params.guidance = f.guidance;
+  params.frames = f.frames;
+  params.seed = f.seed;
+  params.eta = f.eta;
+  params.allow_unknown_words = f.allow_unknown_words;
+  params.progress = global.progress();
+  const auto start = std::chrono::steady_clock::now();
+  const auto clip = pipe.generate(f.prompt, params);  // [3, F, H, W]
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string sampler = params.sampler.value_or(pipe.defaults().sampler);
+  const int steps = params.steps.value_or(pipe.defaults().steps);
+  if (to_tensor) {
+    io::save_safetensors(f.output, {{"sample", clip.unsqueeze(0)}},
+                         {{"checkpoint", f.checkpoint},
+                          {"prompt", f.prompt},
+                          {"sampler", sampler},
+                          {"steps", std::to_string(steps)},
+                          {"guidance", fmt::format("{}", params.guidance.value_or(pipe.defaults().guidance))},
+                          {"seed", std::to_string(f.seed)}});
+  } else {
+    io::VideoWriteOptions video;
+    video.fps = f.fps_given ? f.fps : pipe.defaults().fps;
+    io::write_video(f.output, clip, video);
+  }
+  fmt::print("wrote {}: \"{}\", {} frames {}x{}, {} {} steps in {:.2f} s with {}\n", f.output, f.prompt, clip.size(1),
+             clip.size(3), clip.size(2), sampler, steps, seconds, f.checkpoint);
+  return 0;
+}
+
 int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   // 1. Validate every flag before any work.
   VDM_USAGE_CHECK(!f.output.empty(), "-o OUT is required (.safetensors or a video path)");
@@ -215,8 +275,12 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
                   "-o {}: expected a .safetensors file or a video (.gif, .mp4, .webm, or a folder "
                   "ending in '/' for PNG frames)", f.output);
   output_folder_flag(f.output);
-  VDM_USAGE_CHECK(!f.shape.empty() || !f.latents.empty(), "--shape B,C,F,H,W is required (or --latents)");
   VDM_USAGE_CHECK(f.steps >= 1 && f.steps <= 100000, "--steps must be in [1, 100000], got {}", f.steps);
+  VDM_USAGE_CHECK(f.checkpoint.empty() != f.model.empty(),
+                  "give one of --model (a denoiser) or --checkpoint (a text-to-video model vdm trained)");
+  if (!f.checkpoint.empty()) return run_text_to_video_sample(f, global, to_tensor);
+  VDM_USAGE_CHECK(f.prompt.empty() && !f.frames, "--prompt and --frames go with --checkpoint");
+  VDM_USAGE_CHECK(!f.shape.empty() || !f.latents.empty(), "--shape B,C,F,H,W is required (or --latents)");
   vd::Prediction output;
   try {
     output = vd::parse_prediction(f.prediction);
@@ -362,7 +426,13 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
 
 Runner setup_sample(CLI::App& command, const GlobalOptions& global) {
   auto flags = std::make_shared<SampleFlags>();
-  command.add_option("--model", flags->model, model_help())->required();
+  command.add_option("--model", flags->model, model_help());
+  command.add_option("--checkpoint", flags->checkpoint,
+                     "a text-to-video model vdm trained (model file or training checkpoint); with --prompt");
+  command.add_option("--prompt", flags->prompt, "with --checkpoint: what the clip shows");
+  command.add_option("--frames", flags->frames, "with --checkpoint: frames (default: the model's)");
+  command.add_flag("--allow-unknown-words", flags->allow_unknown_words,
+                   "with --checkpoint: go on with words the model never saw");
   command.add_option("--shape", flags->shape, "latent shape B,C,F,H,W (e.g. 1,3,8,32,32)");
   command.add_option("--scheduler-config", flags->scheduler_config,
                      "diffusers scheduler_config.json (" + vd::supported_scheduler_classes() + ")");
@@ -371,7 +441,9 @@ Runner setup_sample(CLI::App& command, const GlobalOptions& global) {
   command.add_option("--sampler", flags->sampler,
                      "one of: " + vd::sampler_names() +
                          " (default: the config's scheduler class, else ddim)");
-  command.add_option("--steps", flags->steps, "sampling steps")->capture_default_str();
+  command.add_option("--steps", flags->steps, "sampling steps (--checkpoint: default the model's)")
+      ->capture_default_str()
+      ->each([flags](const std::string&) { flags->steps_given = true; });
   command.add_option("--eta", flags->eta, "DDIM noise: 0 deterministic, 1 ancestral")
       ->capture_default_str();
   command.add_option("--seed", flags->seed, "seed of the initial noise and the sampler's noise")
@@ -385,9 +457,13 @@ Runner setup_sample(CLI::App& command, const GlobalOptions& global) {
                      "safetensors with 'prompt_embeds' [B, L, D] and optionally 'negative_prompt_embeds' "
                      "(text conditioning, as diffusers pipelines take it)");
   command.add_option("--guidance", flags->guidance,
-                     "classifier-free guidance scale (1: none; otherwise needs negative_prompt_embeds)")
-      ->capture_default_str();
-  command.add_option("--fps", flags->fps, "frame rate of video outputs")->capture_default_str();
+                     "classifier-free guidance scale (1: none; otherwise needs negative_prompt_embeds; "
+                     "--checkpoint: default the model's)")
+      ->capture_default_str()
+      ->each([flags](const std::string&) { flags->guidance_given = true; });
+  command.add_option("--fps", flags->fps, "frame rate of video outputs")
+      ->capture_default_str()
+      ->each([flags](const std::string&) { flags->fps_given = true; });
   command.add_option("-o,--output", flags->output,
                      "OUT.safetensors (tensor 'sample', float32) or a video: .gif, .mp4, .webm, "
                      "DIR/ for PNGs (first batch item; C = 1 is shown grey, C must be 1 or 3)")
