@@ -56,12 +56,14 @@ int run_conditional_eval(const EvalFlags& f, const GlobalOptions& global, pipeli
   const bool extend = f.task == "extend";
   std::vector<std::string> prompts;
   std::vector<uint64_t> seeds;
+  std::vector<torch::Tensor> reals;  // [3, F, H, W] each
   for (int64_t i = 0; static_cast<int64_t>(prompts.size()) < f.count; ++i) {
     VDM_CHECK(i < 100 * f.count + 1000, "eval: could not find {} held-out clips", f.count);
-    const auto sample = shapes.held_out_sample(i);
+    auto sample = shapes.held_out_sample(i);
     if (sample.objects.size() != 1 || (extend && sample.objects.front().bounced)) continue;
     prompts.push_back(sample.caption);
     seeds.push_back(static_cast<uint64_t>(i));
+    reals.push_back(std::move(sample.frames));
   }
   const auto& config = pipe.model().config;
   const int64_t clip_frames = config.frames;
@@ -77,7 +79,7 @@ int run_conditional_eval(const EvalFlags& f, const GlobalOptions& global, pipeli
     const int64_t end = std::min(f.count, begin + f.batch);
     std::vector<torch::Tensor> windows;
     for (int64_t i = begin; i < end; ++i) {
-      const auto real = shapes.held_out_sample(static_cast<int64_t>(seeds[static_cast<size_t>(i)])).frames;
+      const auto& real = reals[static_cast<size_t>(i)];
       auto w = torch::zeros({3, window, config.height, config.width});
       if (extend) {
         w.slice(1, 0, given).copy_(real.slice(1, 0, given));
@@ -196,6 +198,13 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
   shapes_options.height = config.height;
   shapes_options.width = config.width;
   const data::MovingShapes shapes(shapes_options);
+
+  // 3. Generate in batches and score.
+  pipelines::TextToVideoParams params;
+  if (!f.sampler.empty()) params.sampler = f.sampler;
+  params.steps = f.steps;
+  params.guidance = f.guidance;
+  if (f.task != "generate") return run_conditional_eval(f, global, pipe, shapes, params, model_path);
   std::vector<std::string> prompts;
   std::vector<uint64_t> seeds;
   for (int64_t i = 0; static_cast<int64_t>(prompts.size()) < f.count; ++i) {
@@ -205,13 +214,6 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
     prompts.push_back(std::move(caption));
     seeds.push_back(static_cast<uint64_t>(i));
   }
-
-  // 3. Generate in batches and score.
-  pipelines::TextToVideoParams params;
-  if (!f.sampler.empty()) params.sampler = f.sampler;
-  params.steps = f.steps;
-  params.guidance = f.guidance;
-  if (f.task != "generate") return run_conditional_eval(f, global, pipe, shapes, params, model_path);
   const auto start = std::chrono::steady_clock::now();
   eval::EvalReport report;
   io::Json items = io::Json::array();

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 
 #include "vdm/core/error.h"
 #include "vdm/data/moving_shapes_vocab.h"
@@ -17,30 +16,6 @@ const DetectedObject* pick(const Detection& detection, const std::string& colour
     if (o.colour == colour) return &o;
   }
   return detection.objects.empty() ? nullptr : &detection.objects.front();
-}
-
-// Least-squares velocity of the centroid over frames [begin, end) where present.
-std::optional<std::array<double, 2>> velocity(const DetectedObject& o, int64_t begin, int64_t end) {
-  std::vector<double> t, x, y;
-  for (int64_t f = std::max<int64_t>(begin, 0); f < end && f < static_cast<int64_t>(o.present.size()); ++f) {
-    if (!o.present[static_cast<size_t>(f)]) continue;
-    t.push_back(static_cast<double>(f));
-    x.push_back(o.centroids[static_cast<size_t>(f)][0]);
-    y.push_back(o.centroids[static_cast<size_t>(f)][1]);
-  }
-  if (t.size() < 2) return std::nullopt;
-  auto slope = [&](const std::vector<double>& v) {
-    const double n = static_cast<double>(t.size());
-    double st = 0, sv = 0, stt = 0, stv = 0;
-    for (size_t i = 0; i < t.size(); ++i) {
-      st += t[i];
-      sv += v[i];
-      stt += t[i] * t[i];
-      stv += t[i] * v[i];
-    }
-    return (n * stv - st * sv) / (n * stt - st * st);
-  };
-  return std::array<double, 2>{slope(x), slope(y)};
 }
 
 }  // namespace
@@ -62,8 +37,8 @@ ExtensionScore score_extension(const torch::Tensor& clip, int64_t given, const s
   const auto whole = detect(clip, options);
   if (const auto* o = pick(whole, want.colour)) {
     const double dead_zone = options.dead_zone * static_cast<double>(std::min(clip.size(2), clip.size(3)));
-    const auto before = velocity(*o, given - span, given);
-    const auto after = velocity(*o, given, given + span);
+    const auto before = centroid_velocity(*o, given - span, given);
+    const auto after = centroid_velocity(*o, given, given + span);
     if (before) s.given_direction = direction_of((*before)[0], (*before)[1], dead_zone);
     if (after) s.new_direction = direction_of((*after)[0], (*after)[1], dead_zone);
     s.direction = before && after && s.given_direction == s.new_direction && s.new_direction != "none";

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "vdm/core/error.h"
 #include "vdm/data/moving_shapes_vocab.h"
@@ -219,18 +220,9 @@ DetectedObject track_object(const PixelLabels& px, int colour, int64_t F, int64_
   // Step 5: velocity over the first half (frames 0 .. ceil((F - 1) / 2)), all frames if
   // fewer than two are present there.
   const int64_t half_end = F - 1 - (F - 1) / 2;
-  for (int pass = 0; pass < 2; ++pass) {
-    std::vector<double> t, x, y;
-    for (int64_t f = 0; f < F; ++f) {
-      if (!obj.present[static_cast<size_t>(f)] || (pass == 0 && f > half_end)) continue;
-      t.push_back(static_cast<double>(f));
-      x.push_back(obj.centroids[static_cast<size_t>(f)][0]);
-      y.push_back(obj.centroids[static_cast<size_t>(f)][1]);
-    }
-    if (t.size() < 2) continue;
-    obj.velocity = {slope(t, x), slope(t, y)};
-    break;
-  }
+  auto velocity = centroid_velocity(obj, 0, half_end + 1);
+  if (!velocity) velocity = centroid_velocity(obj, 0, F);
+  if (velocity) obj.velocity = *velocity;
   obj.direction = direction_of(obj.velocity[0], obj.velocity[1],
                                o.dead_zone * static_cast<double>(std::min(H, W)));
   return obj;
@@ -238,7 +230,19 @@ DetectedObject track_object(const PixelLabels& px, int colour, int64_t F, int64_
 
 }  // namespace
 
-// Step 5 (public: eval/conditional.cpp reads directions of frame ranges): eight 45-degree sectors of the velocity (y down), or "none".
+std::optional<std::array<double, 2>> centroid_velocity(const DetectedObject& o, int64_t begin, int64_t end) {
+  std::vector<double> t, x, y;
+  for (int64_t f = std::max<int64_t>(begin, 0); f < end && f < static_cast<int64_t>(o.present.size()); ++f) {
+    if (!o.present[static_cast<size_t>(f)]) continue;
+    t.push_back(static_cast<double>(f));
+    x.push_back(o.centroids[static_cast<size_t>(f)][0]);
+    y.push_back(o.centroids[static_cast<size_t>(f)][1]);
+  }
+  if (t.size() < 2) return std::nullopt;
+  return std::array<double, 2>{slope(t, x), slope(t, y)};
+}
+
+// Step 5: eight 45-degree sectors of the velocity (y down), or "none".
 std::string direction_of(double vx, double vy, double dead_zone) {
   if (std::hypot(vx, vy) < dead_zone) return "none";
   const double angle = std::atan2(-vy, vx);  // counter-clockwise from right, y up

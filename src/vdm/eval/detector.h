@@ -42,6 +42,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,10 @@ struct DetectedObject {
 struct Detection {
   std::vector<DetectedObject> objects;  // most pixels first; empty when nothing was found
 };
+
+// Least-squares velocity (pixels per frame) of the object's centroid over the frames
+// [begin, end) where it is present; none when fewer than two are.
+std::optional<std::array<double, 2>> centroid_velocity(const DetectedObject& o, int64_t begin, int64_t end);
 
 // The direction name of a velocity (pixels per frame, x right, y down): one of eight 45-degree
 // sectors, or "none" when its speed is below dead_zone (pixels per frame).
