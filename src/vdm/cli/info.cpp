@@ -64,7 +64,7 @@ void print_video(const std::string& path) {
 void print_pipeline(const std::string& path) {
   const io::Json index = io::read_json_file((fs::path(path) / "model_index.json").string());
   fmt::print("diffusers pipeline: {} ({})\n", path,
-             index.value("_class_name", std::string("unknown class")));
+             io::field_or(index, "_class_name", std::string("unknown class"), path));
   for (const auto& [part, value] : index.items()) {
     if (part.rfind('_', 0) == 0) continue;
     const fs::path dir = fs::path(path) / part;
@@ -94,13 +94,12 @@ void print_pipeline(const std::string& path) {
 
 Runner setup_info(CLI::App& command, const GlobalOptions& global) {
   auto path = std::make_shared<std::string>();
-  command.add_option("path", *path,
+  command.add_option("PATH", *path,
                      "a .safetensors file, a *.safetensors.index.json, a diffusers model or "
                      "pipeline folder, or a video (.mp4 .webm .mov .mkv .gif)")
       ->required();
   return [path]() {
-    std::error_code ec;
-    VDM_CHECK(fs::exists(*path, ec), "'{}' does not exist", *path);
+    input_path_flag("PATH", *path);
     if (io::is_diffusers_pipeline(*path)) {
       print_pipeline(*path);
     } else if (io::is_video_path(*path)) {

@@ -108,12 +108,11 @@ class FieldReader {
   void read(const char* key, int& out) const {
     if (!has(key)) return;
     const auto& v = json_.at(key);
-    if (v.is_number_integer()) {
-      out = v.get<int>();
-    } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
-      out = static_cast<int>(v.get<double>());
-    } else {
-      fail(key, "expected an integer");
+    if (!v.is_number()) fail(key, "expected an integer");
+    try {
+      out = io::detail::json_as<int>(v);
+    } catch (const std::out_of_range&) {
+      fail(key, "expected an integer that fits in 32 bits");
     }
   }
   void read(const char* key, double& out) const {

@@ -44,19 +44,22 @@ TextEncoderConfig TextEncoderConfig::from_json(const io::Json& j) {
           c.vocabulary = value.get<std::vector<std::string>>();
         }
       } else if (key == "max_length") {
-        c.max_length = value.get<int64_t>();
+        c.max_length = io::detail::json_as<int64_t>(value);
       } else if (key == "width") {
-        c.width = value.get<int64_t>();
+        c.width = io::detail::json_as<int64_t>(value);
       } else if (key == "layers") {
-        c.layers = value.get<int64_t>();
+        c.layers = io::detail::json_as<int64_t>(value);
       } else if (key == "heads") {
-        c.heads = value.get<int64_t>();
+        c.heads = io::detail::json_as<int64_t>(value);
       } else {
         throw Error(fmt::format("text encoder config: unknown field '{}'; expected vocabulary, max_length, "
                                 "width, layers, heads", key));
       }
     } catch (const io::Json::exception& e) {
       throw Error(fmt::format("text encoder config: field '{}' has the wrong type ({}): {}", key, value.dump(),
+                              e.what()));
+    } catch (const std::out_of_range& e) {
+      throw Error(fmt::format("text encoder config: field '{}' is out of range ({}): {}", key, value.dump(),
                               e.what()));
     }
   }

@@ -96,7 +96,9 @@ UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
   io::read_field(j, "norm_eps", c.norm_eps, "unet config");
   io::read_field(j, "cross_attention_dim", c.cross_attention_dim, "unet config");
   if (j.contains("attention_head_dim") && j["attention_head_dim"].is_number()) {
-    c.attention_head_dim = {j["attention_head_dim"].get<int64_t>()};
+    int64_t head_dim = 0;
+    io::read_field(j, "attention_head_dim", head_dim, "unet config");
+    c.attention_head_dim = {head_dim};
   } else {
     io::read_field(j, "attention_head_dim", c.attention_head_dim, "unet config");
   }
@@ -117,15 +119,15 @@ UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
 
 UNet3DConfig UNet3DConfig::from_diffusers(const io::Json& j) {
   VDM_CHECK(j.is_object(), "diffusers config: expected a JSON object");
-  const std::string cls = j.value("_class_name", std::string());
+  const auto cls = io::field_or(j, "_class_name", std::string(), "diffusers config");
   VDM_CHECK(cls == "UNet3DConditionModel", "diffusers config: _class_name is '{}', expected UNet3DConditionModel",
             cls);
   VDM_CHECK(!j.contains("num_attention_heads") || j["num_attention_heads"].is_null(),
             "diffusers config: num_attention_heads is not supported by UNet3DConditionModel (use attention_head_dim)");
   VDM_CHECK(!j.contains("time_cond_proj_dim") || j["time_cond_proj_dim"].is_null(),
             "diffusers config: time_cond_proj_dim is not supported");
-  VDM_CHECK(j.value("act_fn", std::string("silu")) == "silu", "diffusers config: act_fn '{}' is not supported (silu)",
-            j.value("act_fn", std::string()));
+  const auto act_fn = io::field_or(j, "act_fn", std::string("silu"), "diffusers config");
+  VDM_CHECK(act_fn == "silu", "diffusers config: act_fn '{}' is not supported (silu)", act_fn);
   UNet3DConfig c;
   io::read_field(j, "in_channels", c.in_channels, "unet config");
   io::read_field(j, "out_channels", c.out_channels, "unet config");
@@ -137,7 +139,9 @@ UNet3DConfig UNet3DConfig::from_diffusers(const io::Json& j) {
   io::read_field(j, "downsample_padding", c.downsample_padding, "unet config");
   io::read_field(j, "mid_block_scale_factor", c.mid_block_scale_factor, "unet config");
   if (j.contains("attention_head_dim") && j["attention_head_dim"].is_number()) {
-    c.attention_head_dim = {j["attention_head_dim"].get<int64_t>()};
+    int64_t head_dim = 0;
+    io::read_field(j, "attention_head_dim", head_dim, "unet config");
+    c.attention_head_dim = {head_dim};
   } else {
     io::read_field(j, "attention_head_dim", c.attention_head_dim, "unet config");
   }
@@ -175,7 +179,7 @@ UNet3DConfig UNet3DConfig::from_diffusers(const io::Json& j) {
 UNet3DConfig UNet3DConfig::from_file(const std::string& path) {
   const io::Json j = io::read_json_file(path);
   try {
-    if (j.value("_class_name", std::string()) == "UNet3DConditionModel") return from_diffusers(j);
+    if (io::field_or(j, "_class_name", std::string(), "config") == "UNet3DConditionModel") return from_diffusers(j);
     return from_json(j);
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()));
