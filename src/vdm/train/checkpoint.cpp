@@ -1,6 +1,7 @@
 #include "vdm/train/checkpoint.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <sstream>
 #include <type_traits>
@@ -70,6 +71,35 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   return all.back().second;
 }
 
+std::vector<std::string> partial_writes(const std::string& run_dir) {
+  std::vector<std::string> out;
+  for (const auto& dir : {fs::path(run_dir), fs::path(run_dir) / "checkpoints"}) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      const auto at = name.rfind(".tmp-");
+      if (name.size() < 2 || name[0] != '.' || at == std::string::npos || name.size() != at + 5 + 8) continue;
+      if (!std::all_of(name.begin() + static_cast<std::ptrdiff_t>(at) + 5, name.end(),
+                       [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; })) {
+        continue;
+      }
+      if (entry.is_regular_file(ec)) out.push_back(entry.path().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int64_t remove_partial_writes(const std::string& run_dir) {
+  int64_t removed = 0;
+  for (const auto& path : partial_writes(run_dir)) {
+    std::error_code ec;
+    if (fs::remove(path, ec)) ++removed;
+  }
+  return removed;
+}
+
 void prune_checkpoints(const std::string& run_dir, int64_t keep) {
   const auto all = list_checkpoints(run_dir);
   for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(keep, 1)) < all.size(); ++i) {
@@ -85,6 +115,7 @@ io::Json TrainState::to_json() const {
   j["data_position"] = data_position;
   j["ema_updates"] = ema_updates;
   j["skipped_steps"] = skipped_steps;
+  j["skipped_in_a_row"] = skipped_in_a_row;
   j["data"] = data;
   return j;
 }
@@ -92,15 +123,19 @@ io::Json TrainState::to_json() const {
 TrainState TrainState::from_json(const io::Json& j) {
   TrainState s;
   try {
-    s.step = j.at("step").get<int64_t>();
-    s.data_position = j.at("data_position").get<int64_t>();
-    s.ema_updates = j.at("ema_updates").get<int64_t>();
-    s.skipped_steps = j.at("skipped_steps").get<int64_t>();
+    s.step = io::detail::json_as<int64_t>(j.at("step"));
+    s.data_position = io::detail::json_as<int64_t>(j.at("data_position"));
+    s.ema_updates = io::detail::json_as<int64_t>(j.at("ema_updates"));
+    s.skipped_steps = io::detail::json_as<int64_t>(j.at("skipped_steps"));
+    if (j.contains("skipped_in_a_row")) s.skipped_in_a_row = io::detail::json_as<int64_t>(j.at("skipped_in_a_row"));
     s.data = j.at("data").get<std::string>();
   } catch (const io::Json::exception& e) {
     throw Error(fmt::format("train state: {} (in {})", e.what(), j.dump()));
+  } catch (const std::out_of_range& e) {
+    throw Error(fmt::format("train state: a counter is out of range: {} (in {})", e.what(), j.dump()));
   }
-  VDM_CHECK(s.step >= 0 && s.data_position >= 0 && s.ema_updates >= 0 && s.skipped_steps >= 0,
+  VDM_CHECK(s.step >= 0 && s.data_position >= 0 && s.ema_updates >= 0 && s.skipped_steps >= 0 &&
+                s.skipped_in_a_row >= 0 && s.skipped_in_a_row <= s.skipped_steps,
             "train state: negative counters in {}", j.dump());
   return s;
 }

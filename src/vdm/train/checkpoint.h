@@ -33,6 +33,11 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // Deletes all but the newest `keep`.
 void prune_checkpoints(const std::string& run_dir, int64_t keep);
+// The temporary files of writes a crash interrupted (io/atomic_file.h names them
+// ".<file>.tmp-<8 hex digits>"), in RUN and RUN/checkpoints. They never count as checkpoints.
+std::vector<std::string> partial_writes(const std::string& run_dir);
+// Deletes them; returns how many. A run folder is used by one trainer at a time.
+int64_t remove_partial_writes(const std::string& run_dir);
 
 // The counters of a run, stored as JSON in a checkpoint's metadata.
 struct TrainState {
@@ -40,6 +45,7 @@ struct TrainState {
   int64_t data_position = 0;  // training examples consumed (data::training_indices)
   int64_t ema_updates = 0;
   int64_t skipped_steps = 0;  // non-finite loss or gradient: no update
+  int64_t skipped_in_a_row = 0;  // of which at the end of the run so far
   std::string data;           // the data spec the run trains on ("synthetic:moving-shapes")
 
   io::Json to_json() const;

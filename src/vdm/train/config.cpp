@@ -28,6 +28,8 @@ void TrainConfig::validate() const {
   VDM_CHECK(keep_checkpoints >= 1, "{}: keep_checkpoints must be >= 1, got {}", what, keep_checkpoints);
   VDM_CHECK(log_every >= 1, "{}: log_every must be >= 1, got {}", what, log_every);
   VDM_CHECK(plot_every >= 1, "{}: plot_every must be >= 1, got {}", what, plot_every);
+  VDM_CHECK(max_skipped_in_a_row >= 0, "{}: max_skipped_in_a_row must be >= 0 (0: never stop), got {}", what,
+            max_skipped_in_a_row);
 }
 
 io::Json TrainConfig::to_json() const {
@@ -51,6 +53,7 @@ io::Json TrainConfig::to_json() const {
   j["keep_checkpoints"] = keep_checkpoints;
   j["log_every"] = log_every;
   j["plot_every"] = plot_every;
+  j["max_skipped_in_a_row"] = max_skipped_in_a_row;
   j["init"] = init;
   return j;
 }
@@ -89,6 +92,7 @@ TrainConfig TrainConfig::from_json(const io::Json& j) {
   get("keep_checkpoints", c.keep_checkpoints);
   get("log_every", c.log_every);
   get("plot_every", c.plot_every);
+  get("max_skipped_in_a_row", c.max_skipped_in_a_row);
   get("init", c.init);
   c.validate();
   return c;

@@ -41,6 +41,9 @@ struct TrainConfig {
   int64_t keep_checkpoints = 3;         // the newest K are kept
   int64_t log_every = 1;                // train.jsonl line every N steps
   int64_t plot_every = 200;             // redraw loss.png every N steps (and at the end)
+  // A step whose loss or gradient is NaN/Inf is skipped (no update); this many in a row stop
+  // the run with an error (the weights have stopped learning). 0: never stop.
+  int64_t max_skipped_in_a_row = 20;
   // Fine-tuning: a model file or training checkpoint (its EMA weights) whose weights replace
   // the fresh ones. Every tensor in it must match one of the model by name and shape; the
   // model's tensors it lacks (a part the config adds) keep their fresh initialisation.

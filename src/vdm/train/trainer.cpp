@@ -122,6 +122,9 @@ Trainer::Trainer(RunConfig config, std::shared_ptr<const data::VideoDataset> dat
     std::error_code ec;
     fs::create_directories(fs::path(options_.run_dir) / "checkpoints", ec);
     VDM_CHECK(!ec, "trainer: cannot create the run folder {}: {}", options_.run_dir, ec.message());
+    if (const auto removed = remove_partial_writes(options_.run_dir)) {
+      spdlog::info("{}: removed {} partial file(s) left by an interrupted write", options_.run_dir, removed);
+    }
     io::write_file_atomic((fs::path(options_.run_dir) / "config.json").string(), config_.to_json().dump(2) + "\n");
   }
 }
@@ -154,6 +157,8 @@ StepResult Trainer::step() {
     loss = diffusion::diffusion_loss(*denoiser_, *schedule_, x, cond, generator_, loss_options).loss;
   }
   loss = loss.to(torch::kFloat32);
+  const auto fault = options_.inject_fault ? options_.inject_fault(state_.step + 1) : Fault::kNone;
+  if (fault == Fault::kLoss) loss = loss * std::numeric_limits<float>::quiet_NaN();
   r.loss = loss.item<double>();
 
   // 4. Update, unless something is not finite.
@@ -169,6 +174,10 @@ StepResult Trainer::step() {
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
       grads.push_back(p);
     }
+    if (fault == Fault::kGradient) {
+      torch::NoGradGuard no_grad;
+      params_.front().second.mutable_grad().view(-1)[0] = std::numeric_limits<float>::infinity();
+    }
     const double max_norm = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
     r.grad_norm = torch::nn::utils::clip_grad_norm_(grads, max_norm);
     if (!std::isfinite(r.grad_norm)) {
@@ -182,9 +191,12 @@ StepResult Trainer::step() {
   optimizer_->zero_grad();
   if (r.skipped) {
     ++state_.skipped_steps;
+    ++state_.skipped_in_a_row;
     spdlog::warn("step {}: non-finite {} ({}); update skipped ({} skipped so far)", state_.step + 1,
                  std::isfinite(r.loss) ? "gradient norm" : "loss", std::isfinite(r.loss) ? r.grad_norm : r.loss,
                  state_.skipped_steps);
+  } else {
+    state_.skipped_in_a_row = 0;
   }
   ++state_.step;
   state_.data_position += t.batch_size;
@@ -287,6 +299,15 @@ void Trainer::run(int64_t until, const std::function<void(const StepResult&)>& o
       last_checkpoint = r.step;
     }
     if (write && r.step % t.plot_every == 0) plot_loss(plot_path);
+    if (t.max_skipped_in_a_row > 0 && state_.skipped_in_a_row >= t.max_skipped_in_a_row) {
+      // Skipped steps leave the weights as they were, so they are finite: keep the progress.
+      if (write && last_checkpoint != state_.step) save_checkpoint();
+      throw Error(fmt::format(
+          "training stopped at step {}: the last {} steps had a non-finite loss or gradient, so the weights "
+          "stopped changing (train.max_skipped_in_a_row = {}). The weights are still finite and checkpointed; "
+          "lower train.lr, set train.grad_clip, or train in f32, then resume",
+          state_.step, state_.skipped_in_a_row, t.max_skipped_in_a_row));
+    }
   }
   if (!write) return;
   if (last_checkpoint != state_.step) save_checkpoint();
@@ -294,13 +315,21 @@ void Trainer::run(int64_t until, const std::function<void(const StepResult&)>& o
   export_model((fs::path(options_.run_dir) / "model.safetensors").string());
 }
 
+io::TensorList Trainer::state_tensors() const {
+  io::TensorList tensors;
+  for (const auto& [name, tensor] : model_.state()) tensors.emplace_back("model." + name, tensor.detach().cpu());
+  for (const auto& [name, tensor] : ema_->averages()) tensors.emplace_back("ema." + name, tensor.cpu());
+  for (const auto& [name, tensor] : optimizer_state(*optimizer_, params_)) tensors.emplace_back(name, tensor.cpu());
+  tensors.emplace_back("rng.train", generator_.get_state());
+  tensors.emplace_back("rng.torch_default", at::detail::getDefaultCPUGenerator().get_state());
+  return tensors;
+}
+
 std::string Trainer::save_checkpoint(const std::string& path_in) {
   const bool in_run = path_in.empty();
   VDM_CHECK(!in_run || !options_.run_dir.empty(), "trainer: save_checkpoint needs a path or a run folder");
   const std::string path = in_run ? checkpoint_path(options_.run_dir, state_.step) : path_in;
-  io::TensorList tensors;
-  for (const auto& [name, tensor] : model_.state()) tensors.emplace_back("model." + name, tensor.detach().cpu());
-  for (const auto& [name, tensor] : ema_->averages()) tensors.emplace_back("ema." + name, tensor.cpu());
+  const auto tensors = state_tensors();
   // Never write a checkpoint that cannot be trained on or sampled from: the previous one stays.
   std::vector<std::string> bad;
   for (const auto& [name, tensor] : tensors) {
@@ -308,9 +337,6 @@ std::string Trainer::save_checkpoint(const std::string& path_in) {
   }
   VDM_CHECK(bad.empty(), "trainer: refusing to write checkpoint {} at step {}: non-finite values in {}", path,
             state_.step, fmt::join(bad, ", "));
-  for (const auto& [name, tensor] : optimizer_state(*optimizer_, params_)) tensors.emplace_back(name, tensor.cpu());
-  tensors.emplace_back("rng.train", generator_.get_state());
-  tensors.emplace_back("rng.torch_default", at::detail::getDefaultCPUGenerator().get_state());
   io::Metadata meta;
   meta["format"] = "pt";
   meta[kModelConfigKey] = config_.model.to_json().dump();

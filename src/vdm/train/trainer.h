@@ -10,8 +10,9 @@
 //      diffusion::diffusion_loss;
 //   4. backward, clip the global gradient norm, AdamW with the scheduled learning rate, then
 //      fold the weights into the EMA. A non-finite loss or gradient norm skips 4 (counted in
-//      skipped_steps and logged); the data position still advances, so a bad batch is not
-//      retried forever.
+//      skipped_steps and logged): weights, AdamW moments and EMA stay exactly as they were.
+//      The data position still advances, so a bad batch is not retried forever, and
+//      train.max_skipped_in_a_row skips in a row stop the run with a vdm::Error.
 //
 // Exact resume: every random draw of a step comes from one CPU generator whose state is in
 // the checkpoint with the weights, EMA, AdamW moments and step counts, the step and the data
@@ -43,12 +44,18 @@
 
 namespace vdm::train {
 
+// Fault injection, for the reliability tests: what to corrupt in a given step.
+enum class Fault { kNone, kLoss, kGradient };
+
 struct TrainerOptions {
   // Where train.jsonl, loss.png, config.json, checkpoints/ and model.safetensors go; empty:
   // nothing is written (tests drive step() directly).
   std::string run_dir;
   torch::Device device = torch::kCPU;
   std::string data_spec = "synthetic:moving-shapes";  // recorded in checkpoints
+  // Tests only: called with the step about to run (1-based); kLoss makes its loss NaN,
+  // kGradient one gradient entry +Inf, as a numerical blow-up would.
+  std::function<Fault(int64_t step)> inject_fault;
 };
 
 struct StepResult {
@@ -85,6 +92,10 @@ class Trainer {
   // and train configs must equal this trainer's, except `steps` (the run may be extended):
   // differences are listed in the vdm::Error.
   void resume(const std::string& path);
+
+  // Everything a checkpoint holds besides its JSON metadata, on the CPU: "model.*" (weights
+  // and buffers), "ema.*", "optimizer.*" (AdamW moments and step counts), "rng.*".
+  io::TensorList state_tensors() const;
 
   // The EMA weights as an inference model file (load_text_video_model reads it).
   void export_model(const std::string& path) const;
