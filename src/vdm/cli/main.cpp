@@ -3,6 +3,8 @@
 // non-zero exit: 1 for failures, 2 for bad usage.
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -33,6 +35,26 @@ const std::vector<Command>& command_table() {
   return table;
 }
 
+// The first word that is neither a flag nor a global flag's value must name a command:
+// "vdm frobnicate" says so (CLI11 alone would only say that a subcommand is required).
+void check_command_name(int argc, char** argv) {
+  static const std::vector<std::string> takes_value = {"--threads", "--device", "--dtype", "--log-level"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind('-', 0) == 0) {
+      const bool inline_value = arg.find('=') != std::string::npos;
+      if (!inline_value && std::find(takes_value.begin(), takes_value.end(), arg) != takes_value.end()) ++i;
+      continue;
+    }
+    std::string names;
+    for (const auto& command : command_table()) {
+      if (arg == command.name) return;
+      names += (names.empty() ? "" : ", ") + std::string(command.name);
+    }
+    throw vdm::UsageError(fmt::format("unknown command '{}'; expected one of: {}", arg, names));
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"vdm: train, sample and run video diffusion models natively", "vdm"};
   app.set_version_flag("--version", std::string("vdm ") + VDM_VERSION);
@@ -41,7 +63,7 @@ int run(int argc, char** argv) {
 
   vdm::cli::GlobalOptions global;
   app.add_option("--threads", global.threads, "CPU threads (default: every core)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 4096));
   app.add_option("--device", global.device, "cpu, cuda, cuda:N or auto")
       ->capture_default_str();
   app.add_option("--dtype", global.dtype, "compute type: f32, bf16 (GPU or AVX512-BF16/AMX CPU), f16 (GPU)")
@@ -58,6 +80,11 @@ int run(int argc, char** argv) {
     runners.emplace_back(sub, command.setup(*sub, global));
   }
 
+  // Parse errors in vdm's one format: "error: <what>", exit code 2.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "error: " + std::string(e.what()) + "\nRun with --help for more information.\n";
+  });
+  check_command_name(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -65,6 +92,18 @@ int run(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
+  // Global flags, before any command runs: a device this machine lacks is a usage error.
+  torch::Device device = torch::kCPU;
+  try {
+    device = vdm::parse_device(global.device);
+  } catch (const vdm::Error& e) {
+    throw vdm::UsageError(fmt::format("--device {}: {}", global.device, e.what()));
+  }
+  try {
+    vdm::parse_dtype(global.dtype, device);
+  } catch (const vdm::Error& e) {
+    throw vdm::UsageError(fmt::format("--dtype {}: {}", global.dtype, e.what()));
+  }
   vdm::init_logging(global.quiet && global.log_level == "info" ? "warn" : global.log_level);
   vdm::set_threads(global.threads);
   for (auto& [sub, runner] : runners) {
@@ -76,6 +115,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write past the file-size limit (ulimit -f) then fails with EFBIG, which the writers
+  // report and recover from (the previous file stays), instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (const vdm::UsageError& e) {
