@@ -3,6 +3,10 @@
 // one table of commands; `vdm --help` and the "unknown command" text come from it.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <functional>
@@ -57,7 +61,37 @@ inline void output_folder_flag(const std::string& path) {
   const fs::path parent = p.parent_path();
   std::error_code ec;
   if (!parent.empty() && !fs::is_directory(parent, ec)) {
-    throw UsageError(fmt::format("-o {}: the folder {} does not exist", path, parent.string()));
+    throw UsageError(fmt::format("--output {}: the folder {} does not exist", path, parent.string()));
+  }
+}
+
+// A flag naming a file or folder to read: it must exist and be readable, checked before any
+// work. `flag` is how the message names it ("--checkpoint", "PATH").
+inline void input_path_flag(const std::string& flag, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (path.empty() || !fs::exists(status)) {
+    throw UsageError(fmt::format("{} {}: no such file or folder", flag, path.empty() ? "''" : path));
+  }
+  if (!fs::is_regular_file(status) && !fs::is_directory(status)) {
+    throw UsageError(fmt::format("{} {}: not a file or folder", flag, path));
+  }
+  if (::access(path.c_str(), R_OK) != 0) {
+    throw UsageError(fmt::format("{} {}: cannot be read ({})", flag, path, std::strerror(errno)));
+  }
+}
+
+// A prompt with words the model never saw is the user's to fix (usage error, exit 2); the
+// message names the words and lists the ones the model knows.
+template <typename Pipeline>
+void prompt_flag(const Pipeline& pipe, const std::string& prompt) {
+  try {
+    pipe.check_prompt(prompt);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(e.what());
   }
 }
 

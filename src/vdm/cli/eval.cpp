@@ -183,6 +183,7 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
                   f.weight);
   VDM_USAGE_CHECK(f.task == "generate" || !f.two_objects, "--two-objects applies to --task generate only");
   if (!f.sampler.empty()) sampler_flag(f.sampler);
+  if (!f.checkpoint.empty()) input_path_flag("--checkpoint", f.checkpoint);
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
   std::error_code ec;

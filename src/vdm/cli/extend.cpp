@@ -22,7 +22,8 @@ namespace {
 struct ConditionalFlags {
   bool interpolate = false;
   std::string input, output, prompt, checkpoint, sampler, method = "reconstruction";
-  int64_t frames = 0, factor = 0, overlap = 0;
+  int64_t frames = 0, factor = 0;
+  std::optional<int64_t> overlap;
   double weight = 2.0;
   std::optional<int> steps;
   std::optional<double> guidance, fps;
@@ -34,14 +35,15 @@ int run_conditional(const ConditionalFlags& f, const GlobalOptions& global) {
   const auto start = std::chrono::steady_clock::now();
   const char* verb = f.interpolate ? "interpolate" : "extend";
   // 1. Flags, before any work.
-  VDM_USAGE_CHECK(std::filesystem::is_regular_file(f.input), "--input {}: no such file", f.input);
+  input_path_flag("--input", f.input);
+  VDM_USAGE_CHECK(std::filesystem::is_regular_file(f.input), "--input {}: not a file", f.input);
   VDM_USAGE_CHECK(io::is_video_path(f.input), "--input {}: expected a video (.mp4, .webm, .mov, .mkv, .gif)",
                   f.input);
   const std::string output =
       f.output.empty() ? std::filesystem::path(f.input).stem().string() + (f.interpolate ? "-x" + std::to_string(f.factor) : std::string("-extended")) + ".mp4"
                        : f.output;
   VDM_USAGE_CHECK(io::is_video_output_path(output),
-                  "-o {}: expected a video path: .mp4, .webm, .gif, or a folder ending in '/' for PNG frames", output);
+                  "--output {}: expected a video path: .mp4, .webm, .gif, or a folder ending in '/' for PNG frames", output);
   output_folder_flag(output);
   VDM_USAGE_CHECK(f.method == "reconstruction" || f.method == "replacement",
                   "--method must be reconstruction or replacement, got '{}'", f.method);
@@ -52,20 +54,25 @@ int run_conditional(const ConditionalFlags& f, const GlobalOptions& global) {
   VDM_USAGE_CHECK(!f.guidance || (std::isfinite(*f.guidance) && *f.guidance >= 0 && *f.guidance <= 100),
                   "--guidance must be in [0, 100], got {}", f.guidance.value_or(0));
   VDM_USAGE_CHECK(!f.fps || (*f.fps > 0 && *f.fps <= 1000), "--fps must be in (0, 1000], got {}", f.fps.value_or(0));
-  VDM_USAGE_CHECK(f.overlap >= 0, "--overlap must be >= 0, got {}", f.overlap);
+  VDM_USAGE_CHECK(!f.overlap || *f.overlap >= 1, "--overlap must be >= 1, got {}", f.overlap.value_or(0));
   if (f.interpolate) {
     VDM_USAGE_CHECK(f.factor >= 2 && f.factor <= 64, "--factor must be in [2, 64], got {}", f.factor);
   } else {
     VDM_USAGE_CHECK(f.frames >= 2 && f.frames <= 65536, "--frames must be in [2, 65536], got {}", f.frames);
   }
   if (!f.sampler.empty()) sampler_flag(f.sampler);
+  if (!f.checkpoint.empty()) input_path_flag("--checkpoint", f.checkpoint);
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
 
   // 2. The model and the clip, read at the model's size.
   const std::string model_path = f.checkpoint.empty() ? pipelines::default_model_path() : f.checkpoint;
   auto pipe = pipelines::TextToVideoPipeline::load(model_path, device, dtype);
-  if (!f.prompt.empty() && !f.allow_unknown_words) pipe.check_prompt(f.prompt);
+  if (!f.prompt.empty() && !f.allow_unknown_words) prompt_flag(pipe, f.prompt);
+  const int64_t window = pipe.model().config.frames;
+  VDM_USAGE_CHECK(!f.overlap || *f.overlap < window,
+                  "--overlap must be in [1, {}] for this model's {}-frame window, got {}", window - 1, window,
+                  f.overlap.value_or(0));
   io::VideoReadOptions read;
   read.width = static_cast<int>(pipe.model().config.width);
   read.height = static_cast<int>(pipe.model().config.height);
@@ -83,7 +90,7 @@ int run_conditional(const ConditionalFlags& f, const GlobalOptions& global) {
   params.sampling.seed = f.seed;
   params.sampling.allow_unknown_words = f.allow_unknown_words;
   params.weight = f.method == "replacement" ? 0.0 : f.weight;
-  params.overlap = f.overlap;
+  params.overlap = f.overlap.value_or(0);  // 0: the pipeline's default
   const bool show = !global.quiet;
   params.on_window = [&](int64_t index, int64_t count) {
     if (show) fmt::print(stderr, "{}: window {}/{}\n", verb, index + 1, count);
@@ -113,7 +120,9 @@ void add_shared(CLI::App& command, ConditionalFlags& f) {
   command.add_option("--steps", f.steps, "sampling steps per window (default: the model's)");
   command.add_option("--guidance", f.guidance, "classifier-free guidance scale (default: the model's)");
   command.add_option("--sampler", f.sampler, "one of: " + diffusion::sampler_names() + " (default: the model's)");
-  command.add_option("--seed", f.seed, "seed of the first window's noise (window k: seed + k)")->capture_default_str();
+  command.add_option("--seed", f.seed, "seed of the first window's noise (window k: seed + k)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   command.add_option("--fps", f.fps, "frame rate of the output (default: the model's, times the factor)");
   command.add_flag("--allow-unknown-words", f.allow_unknown_words, "go on with words the model never saw");
 }

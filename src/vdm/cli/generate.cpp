@@ -37,7 +37,7 @@ int run_generate(const GenerateFlags& f, const GlobalOptions& global) {
   VDM_USAGE_CHECK(!models::WordTokenizer::split(f.prompt).empty(), "PROMPT has no words: \"{}\"", f.prompt);
   const std::string output = f.output.empty() ? pipelines::prompt_slug(f.prompt) + ".mp4" : f.output;
   VDM_USAGE_CHECK(io::is_video_output_path(output),
-                  "-o {}: expected a video path: .mp4, .webm, .gif, or a folder ending in '/' for PNG frames", output);
+                  "--output {}: expected a video path: .mp4, .webm, .gif, or a folder ending in '/' for PNG frames", output);
   output_folder_flag(output);
   VDM_USAGE_CHECK(!f.steps || (*f.steps >= 1 && *f.steps <= 10000), "--steps must be in [1, 10000], got {}",
                   f.steps.value_or(0));
@@ -47,13 +47,14 @@ int run_generate(const GenerateFlags& f, const GlobalOptions& global) {
                   f.frames.value_or(0));
   VDM_USAGE_CHECK(!f.fps || (*f.fps > 0 && *f.fps <= 1000), "--fps must be in (0, 1000], got {}", f.fps.value_or(0));
   if (!f.sampler.empty()) sampler_flag(f.sampler);
+  if (!f.checkpoint.empty()) input_path_flag("--checkpoint", f.checkpoint);
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
 
   // 2. The model.
   const std::string model_path = f.checkpoint.empty() ? pipelines::default_model_path() : f.checkpoint;
   auto pipe = pipelines::TextToVideoPipeline::load(model_path, device, dtype);
-  if (!f.allow_unknown_words) pipe.check_prompt(f.prompt);
+  if (!f.allow_unknown_words) prompt_flag(pipe, f.prompt);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // 3. Sample and write.
@@ -84,14 +85,16 @@ int run_generate(const GenerateFlags& f, const GlobalOptions& global) {
 
 Runner setup_generate(CLI::App& command, const GlobalOptions& global) {
   auto flags = std::make_shared<GenerateFlags>();
-  command.add_option("prompt", flags->prompt, "what the clip shows, e.g. \"a red circle moving right\"")->required();
+  command.add_option("PROMPT", flags->prompt, "what the clip shows, e.g. \"a red circle moving right\"")->required();
   command.add_option("-o,--output", flags->output,
                      "video path: .mp4 (default: <prompt-slug>.mp4), .webm, .gif, or DIR/ for PNG frames");
   command.add_option("--checkpoint", flags->checkpoint,
                      "model file or training checkpoint (default: models/vdm-moving-shapes.safetensors)");
   command.add_option("--steps", flags->steps, "sampling steps (default: the model's)");
   command.add_option("--guidance", flags->guidance, "classifier-free guidance scale; 1 = none (default: the model's)");
-  command.add_option("--seed", flags->seed, "seed of the initial noise")->capture_default_str();
+  command.add_option("--seed", flags->seed, "seed of the initial noise")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   command.add_option("--frames", flags->frames, "frames to generate (default: the model's training length)");
   command.add_option("--sampler", flags->sampler, "one of: " + diffusion::sampler_names() + " (default: the model's)");
   command.add_option("--fps", flags->fps, "frame rate of the video (default: the model's, 8)");

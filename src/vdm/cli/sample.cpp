@@ -234,7 +234,7 @@ int run_text_to_video_sample(const SampleFlags& f, const GlobalOptions& global, 
   if (!f.sampler.empty()) sampler_flag(f.sampler);
   const torch::Device device = parse_device(global.device);
   auto pipe = pipelines::TextToVideoPipeline::load(f.checkpoint, device, parse_dtype(global.dtype, device));
-  if (!f.allow_unknown_words) pipe.check_prompt(f.prompt);
+  if (!f.allow_unknown_words) prompt_flag(pipe, f.prompt);
   pipelines::TextToVideoParams params;
   if (!f.sampler.empty()) params.sampler = f.sampler;
   if (f.steps_given) params.steps = f.steps;
@@ -272,12 +272,30 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   VDM_USAGE_CHECK(!f.output.empty(), "-o OUT is required (.safetensors or a video path)");
   const bool to_tensor = ends_with(f.output, ".safetensors");
   VDM_USAGE_CHECK(to_tensor || io::is_video_output_path(f.output),
-                  "-o {}: expected a .safetensors file or a video (.gif, .mp4, .webm, or a folder "
+                  "--output {}: expected a .safetensors file or a video (.gif, .mp4, .webm, or a folder "
                   "ending in '/' for PNG frames)", f.output);
   output_folder_flag(f.output);
   VDM_USAGE_CHECK(f.steps >= 1 && f.steps <= 100000, "--steps must be in [1, 100000], got {}", f.steps);
+  VDM_USAGE_CHECK(std::isfinite(f.fps) && f.fps > 0 && f.fps <= 1000, "--fps must be in (0, 1000], got {}", f.fps);
+  VDM_USAGE_CHECK(std::isfinite(f.guidance) && f.guidance >= 0 && f.guidance <= 100,
+                  "--guidance must be in [0, 100], got {}", f.guidance);
   VDM_USAGE_CHECK(f.checkpoint.empty() != f.model.empty(),
                   "give one of --model (a denoiser) or --checkpoint (a text-to-video model vdm trained)");
+  if (!f.checkpoint.empty()) input_path_flag("--checkpoint", f.checkpoint);
+  // A --model that is not an analytic "kind:params" is a folder or file to read.
+  if (f.model.find(':') == std::string::npos || is_model_path(f.model)) input_path_flag("--model", f.model);
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--scheduler-config", &f.scheduler_config},
+                                   {"--latents", &f.latents},
+                                   {"--prompt-embeds", &f.prompt_embeds}}) {
+    if (!path->empty()) input_path_flag(flag, *path);
+  }
+  if (!f.scheduler_class.empty()) {
+    const auto known = vd::supported_scheduler_classes();  // "A, B, C"
+    bool found = false;
+    std::istringstream names(known);
+    for (std::string name; std::getline(names >> std::ws, name, ',');) found = found || name == f.scheduler_class;
+    VDM_USAGE_CHECK(found, "--scheduler {}: expected one of {}", f.scheduler_class, known);
+  }
   if (!f.checkpoint.empty()) return run_text_to_video_sample(f, global, to_tensor);
   VDM_USAGE_CHECK(f.prompt.empty() && !f.frames, "--prompt and --frames go with --checkpoint");
   VDM_USAGE_CHECK(!f.shape.empty() || !f.latents.empty(), "--shape B,C,F,H,W is required (or --latents)");
@@ -368,7 +386,7 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
     latents = torch::randn(parse_shape(f.shape), generator, torch::kFloat32);  // [B, C, F, H, W]
   }
   VDM_USAGE_CHECK(to_tensor || latents.size(1) == 1 || latents.size(1) == 3,
-                  "-o {}: a video needs C = 1 or 3 channels, the shape has C = {}; write "
+                  "--output {}: a video needs C = 1 or 3 channels, the shape has C = {}; write "
                   ".safetensors instead", f.output, latents.size(1));
 
   const auto schedule = config ? std::shared_ptr<vd::Schedule>(vd::make_schedule(*config))
@@ -447,6 +465,7 @@ Runner setup_sample(CLI::App& command, const GlobalOptions& global) {
   command.add_option("--eta", flags->eta, "DDIM noise: 0 deterministic, 1 ancestral")
       ->capture_default_str();
   command.add_option("--seed", flags->seed, "seed of the initial noise and the sampler's noise")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   command.add_option("--latents", flags->latents,
                      "initial noise: safetensors file with tensor 'latents' [B,C,F,H,W]");

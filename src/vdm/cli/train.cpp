@@ -90,11 +90,27 @@ void check_vocabulary(const data::VideoDataset& dataset, const train::RunConfig&
             missing.size(), fmt::join(missing, ", "));
 }
 
+// --data: synthetic:moving-shapes, or folder:DIR with DIR an existing folder.
+void data_flag(const std::string& spec) {
+  const std::string folder = "folder:";
+  if (spec == "synthetic:moving-shapes") return;
+  if (spec.rfind(folder, 0) == 0) {
+    const auto dir = spec.substr(folder.size());
+    VDM_USAGE_CHECK(!dir.empty() && std::filesystem::is_directory(dir),
+                    "--data {}: no such folder '{}' (expected folder:DIR with clips and captions.jsonl)", spec, dir);
+    return;
+  }
+  throw UsageError(fmt::format("--data {}: expected synthetic:moving-shapes or folder:DIR", spec));
+}
+
 int run_train(const TrainFlags& f, const GlobalOptions& global) {
   // 1. Flags.
   VDM_USAGE_CHECK(!f.out.empty(), "--out RUN is required (the run folder)");
   VDM_USAGE_CHECK(f.precision.empty() || f.precision == "f32" || f.precision == "bf16",
                   "--precision must be f32 or bf16, got '{}'", f.precision);
+  if (!f.config.empty()) input_path_flag("--config", f.config);
+  if (!f.init.empty()) input_path_flag("--init", f.init);
+  if (!f.data.empty()) data_flag(f.data);
   const auto checkpoint = train::latest_checkpoint(f.out);
   if (f.resume) {
     VDM_USAGE_CHECK(checkpoint.has_value(), "--resume: no checkpoint in {}/checkpoints to resume from", f.out);
