@@ -2,6 +2,7 @@
 # Installs every Debian 12 package vdm needs to build, test and run, on a fresh machine.
 # Idempotent: when everything is already installed it only checks, and changes nothing.
 # Run as root (or through sudo). Used by the README's commands and by .ci/run.
+# Usage: scripts/setup.sh [--sanitizers]
 set -euo pipefail
 
 packages=(
@@ -17,6 +18,11 @@ packages=(
   # CLI, logging, JSON
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
 )
+# --sanitizers: also clang and its runtimes (AddressSanitizer, UBSan, libFuzzer), for
+# scripts/sanitize.sh and scripts/fuzz.sh. Not needed to build, run or test vdm.
+if [ "${1:-}" = "--sanitizers" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -130,14 +130,15 @@ TEST(PipelineGenerateCli, WritesThePromptSlugVideoAndValidatesFlags) {
   EXPECT_EQ(vdm::test::run_vdm("generate \"  \" --checkpoint " + model).exit_code, 2);
 
   r = vdm::test::run_vdm("generate \"a red dog moving right\" --checkpoint " + model + " -q -o " + dir.file("d.gif"));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // the user's prompt to fix: a usage error
   EXPECT_NE(r.output.find("'dog'"), std::string::npos) << r.output;
   r = vdm::test::run_vdm("generate \"a red dog moving right\" --allow-unknown-words --steps 1 --checkpoint " + model +
                          " -q --threads 1 -o " + dir.file("d.gif"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
 
   r = vdm::test::run_vdm("generate \"a red circle\" --checkpoint " + dir.file("missing.safetensors"));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--checkpoint"), std::string::npos) << r.output;
 }
 
 TEST(PipelineEvalCli, ScoresHeldOutPromptsAndWritesTheReports) {

@@ -74,7 +74,9 @@ TEST(TrainNonFinite, FiftyInjectedFaultsAreEachSkippedWithStateByteIdentical) {
       if (step % 10 == 0) {  // checkpoints between faults hold only finite values
         const auto file = io::load_safetensors(trainer.save_checkpoint());
         for (const auto& [name, t] : file.tensors) {
-          if (t.is_floating_point()) ASSERT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+          if (t.is_floating_point()) {
+            ASSERT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+          }
         }
         ++checkpoints;
       }
@@ -130,7 +132,9 @@ TEST(TrainNonFinite, TooManyInARowStopWithAClearErrorAndKeepTheProgress) {
   ASSERT_TRUE(latest.has_value());
   const auto file = io::load_safetensors(*latest);
   for (const auto& [name, t] : file.tensors) {
-    if (t.is_floating_point()) EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+    if (t.is_floating_point()) {
+      EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+    }
   }
   Trainer resumed(config, tiny_data(config));
   resumed.resume(*latest);

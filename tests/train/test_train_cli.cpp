@@ -62,7 +62,7 @@ TEST(TrainCli, BadFlagsExitWithUsageErrors) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("no checkpoint"), std::string::npos) << r.output;
   r = vdm::test::run_vdm(base + " --data synthetic:nothing");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("moving-shapes"), std::string::npos) << r.output;
 }
 

@@ -283,7 +283,9 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
                   "give one of --model (a denoiser) or --checkpoint (a text-to-video model vdm trained)");
   if (!f.checkpoint.empty()) input_path_flag("--checkpoint", f.checkpoint);
   // A --model that is not an analytic "kind:params" is a folder or file to read.
-  if (f.model.find(':') == std::string::npos || is_model_path(f.model)) input_path_flag("--model", f.model);
+  if (!f.model.empty() && (f.model.find(':') == std::string::npos || is_model_path(f.model))) {
+    input_path_flag("--model", f.model);
+  }
   for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--scheduler-config", &f.scheduler_config},
                                    {"--latents", &f.latents},
                                    {"--prompt-embeds", &f.prompt_embeds}}) {

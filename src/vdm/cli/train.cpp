@@ -18,6 +18,7 @@
 #include "vdm/data/dataset.h"
 #include "vdm/data/video_folder.h"
 #include "vdm/io/safetensors.h"
+#include "vdm/models/weights.h"
 #include "vdm/models/word_tokenizer.h"
 #include "vdm/train/trainer.h"
 
@@ -60,6 +61,8 @@ train::RunConfig read_config(const TrainFlags& f, const std::optional<std::strin
   train::RunConfig config;
   config.model = train::TextVideoConfig::from_json(get("vdm.text_to_video"));
   config.train = train::TrainConfig::from_json(get("vdm.train_config"));
+  models::check_model_fits_file(config.model.unet.parameter_bound() + config.model.text_encoder.parameter_bound(),
+                                header.data_size, *checkpoint);
   return config;
 }
 

@@ -8,6 +8,13 @@ namespace vdm::models {
 
 TextEncoderConfig::TextEncoderConfig() : vocabulary(data::caption_words()) {}
 
+double TextEncoderConfig::parameter_bound() const {
+  const double w = static_cast<double>(width), l = static_cast<double>(max_length);
+  const double vocab = static_cast<double>(vocabulary.size()) + 8;  // specials
+  // Embeddings, positions and the null caption, then per layer attention (4 w^2) and MLP (8 w^2).
+  return vocab * w + 2 * l * w + static_cast<double>(layers) * 16 * w * w + 4 * w;
+}
+
 void TextEncoderConfig::validate() const {
   VDM_CHECK(!vocabulary.empty(), "text encoder config: vocabulary is empty");
   VDM_CHECK(max_length >= 1 && max_length <= 4096, "text encoder config: max_length must be in [1, 4096], got {}",

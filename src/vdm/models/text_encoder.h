@@ -42,6 +42,7 @@ struct TextEncoderConfig {
 
   TextEncoderConfig();  // fills `vocabulary` with data::caption_words()
   void validate() const;  // throws vdm::Error naming the field
+  double parameter_bound() const;  // as UNet3DConfig::parameter_bound
   io::Json to_json() const;
   static TextEncoderConfig from_json(const io::Json& json);  // unknown fields are errors
   // The tiny preset for tests (width 16, 1 layer, 2 heads).

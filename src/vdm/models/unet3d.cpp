@@ -1,5 +1,6 @@
 #include "vdm/models/unet3d.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "vdm/core/error.h"
@@ -48,6 +49,20 @@ void UNet3DConfig::validate() const {
               "unet config: cross_attention_dim {} must be a multiple of addition_embed_type_num_heads {}",
               cross_attention_dim, addition_embed_type_num_heads);
   }
+}
+
+double UNet3DConfig::parameter_bound() const {
+  double widest = 0, time = 0;
+  for (const auto c : block_out_channels) widest = std::max(widest, static_cast<double>(c));
+  if (!block_out_channels.empty()) time = 4.0 * static_cast<double>(block_out_channels.front());
+  const double m = widest, cross = static_cast<double>(cross_attention_dim);
+  // Per block: resnet (convs from up to 2m channels: 27 m^2), spatial and temporal transformers
+  // (about 24 m^2 each, plus the cross-attention's 2 cross m), temporal convs (12 m^2), the
+  // time projection; 120 m^2 covers them all with room to spare.
+  const double per_block = 120 * m * m + 4 * cross * m + 2 * time * m;
+  const double blocks = static_cast<double>(levels()) * (2.0 * static_cast<double>(layers_per_block) + 3) + 4;
+  const double ends = 9 * m * static_cast<double>(in_channels + out_channels) + 2 * time * time + 4 * cross * cross;
+  return blocks * per_block + ends;
 }
 
 io::Json UNet3DConfig::to_json() const {
@@ -458,6 +473,9 @@ UNet3D load_unet3d(const std::string& path) {
       throw Error(fmt::format("{}: {}", path, e.what()));
     }
   }
+  uint64_t weight_bytes = 0;
+  for (const auto& [name, tensor] : weights.tensors) weight_bytes += tensor.nbytes();
+  check_model_fits_file(config.parameter_bound(), weight_bytes, path);
   UNet3D unet(config);
   load_weights(*unet, weights, path);
   return unet;

@@ -60,6 +60,10 @@ struct UNet3DConfig {
 
   // Throws vdm::Error naming the field for impossible settings.
   void validate() const;
+  // An upper bound on the parameter count, from the config alone (generous constants: a few
+  // times the true count). Files are checked against it before a model is built, so a config
+  // in a small file cannot make vdm allocate a huge model (check_model_fits_file).
+  double parameter_bound() const;
 
   io::Json to_json() const;
   static UNet3DConfig from_json(const io::Json& json);  // vdm's own format (to_json's)

@@ -21,6 +21,14 @@ std::string shape_str(const torch::Tensor& t) {
 }
 }  // namespace
 
+void check_model_fits_file(double parameter_bound, uint64_t weight_bytes, const std::string& source) {
+  const double model_bytes = 4.0 * parameter_bound, budget = 64.0 * static_cast<double>(weight_bytes) + 256.0 * (1 << 20);
+  VDM_CHECK(model_bytes <= budget,
+            "{}: its config describes a model of up to {:.3g} parameters, but the file holds only {} bytes of "
+            "weights; refusing to build it (a damaged or hostile config)",
+            source, parameter_bound, weight_bytes);
+}
+
 LoadReport load_weights(torch::nn::Module& module, const io::TensorFile& file, const std::string& source) {
   auto state = named_state(module);
   std::vector<std::string> problems;

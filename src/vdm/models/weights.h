@@ -20,6 +20,12 @@ struct LoadReport {
 // mismatch and non-floating dtype for a floating parameter, naming `source`.
 LoadReport load_weights(torch::nn::Module& module, const io::TensorFile& file, const std::string& source);
 
+// Untrusted files carry the config of the model their weights fill: before building it, the
+// model a config describes (at most `parameter_bound` float32 values) must fit in a small
+// multiple of the bytes of weights the file holds: 64x, plus 256 MiB for small models. Throws
+// vdm::Error naming `source` otherwise.
+void check_model_fits_file(double parameter_bound, uint64_t weight_bytes, const std::string& source);
+
 // The module's parameters and persistent buffers as a TensorList (for save_safetensors).
 io::TensorList state_dict(const torch::nn::Module& module);
 

@@ -257,7 +257,10 @@ TextVideoConfig read_text_video_config(const std::string& path) {
 }
 
 TextVideoModel load_text_video_model(const std::string& path, bool use_ema) {
-  auto model = make_text_video_model(read_text_video_config(path));
+  const auto config = read_text_video_config(path);
+  models::check_model_fits_file(config.unet.parameter_bound() + config.text_encoder.parameter_bound(),
+                                io::read_safetensors_header(path).data_size, path);
+  auto model = make_text_video_model(config);
   const auto file = io::load_safetensors(path);
   if (has_prefix(file, "ema.") || has_prefix(file, "model.")) {  // a training checkpoint
     const std::string prefix = use_ema && has_prefix(file, "ema.") ? "ema." : "model.";
