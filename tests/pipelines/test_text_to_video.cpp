@@ -1,6 +1,8 @@
 // The text-to-video pipeline on a tiny untrained model, and `vdm generate` / `vdm eval`
 // through the binary.
 #include <gtest/gtest.h>
+
+#include <limits>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -44,6 +46,23 @@ TEST(PipelineTextToVideo, GeneratesTheModelsClipShapeDeterministicallyPerSeed) {
   params.guidance = 1.0;
   params.sampler = "ddim";
   EXPECT_EQ(pipe.generate("a red circle moving right", params).size(1), 6);
+}
+
+TEST(PipelineTextToVideo, NonFiniteSamplesStopWithAnErrorInsteadOfABlackVideo) {
+  auto model = tiny_model();
+  {
+    torch::NoGradGuard no_grad;
+    model.unet->named_parameters()["conv_out.weight"].view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+  }
+  TextToVideoPipeline pipe(std::move(model));
+  TextToVideoParams params;
+  params.steps = 2;
+  try {
+    pipe.generate("a red circle moving right", params);
+    FAIL() << "a NaN sample was returned";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+  }
 }
 
 TEST(PipelineTextToVideo, UnknownWordsAreAnErrorUnlessAllowed) {
