@@ -59,6 +59,8 @@ Json parse_json(std::string_view text, const std::string& source, int max_depth)
     result = Json::parse(text.begin(), text.end(), callback);
   } catch (const Json::parse_error& e) {
     throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()));
+  } catch (const Json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
+    throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()));
   }
   VDM_CHECK(duplicate.empty(), "{}: duplicate key '{}' in a JSON object", source, duplicate);
   return result;
