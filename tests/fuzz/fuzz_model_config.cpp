@@ -15,6 +15,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  // As a file (a diffusers model folder's config.json): errors name it.
+  const auto path = vdm::fuzz::write_scratch("config.json", text);
+  vdm::fuzz::expect_ok_or_error([&] { vdm::models::UNet3DConfig::from_file(path); }, path);
   vdm::io::Json json;
   try {
     json = vdm::io::parse_json(text, "fuzz config.json");

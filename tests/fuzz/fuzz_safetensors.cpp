@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  vdm::fuzz::expect_ok_or_error([&] { vdm::io::parse_safetensors_header(data, size, "fuzz.safetensors"); });
+  vdm::fuzz::expect_ok_or_error([&] { vdm::io::parse_safetensors_header(data, size, "fuzz.safetensors"); },
+                                "fuzz.safetensors");
   const auto path = vdm::fuzz::write_scratch(
       "input.safetensors", std::string_view(reinterpret_cast<const char*>(data), size));
   vdm::fuzz::expect_ok_or_error([&] {
@@ -21,6 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& [name, tensor] : file.tensors) {
       if (tensor.numel() > 0) (void)tensor.to(torch::kFloat64).sum().item<double>();
     }
-  });
+  }, path);
   return 0;
 }

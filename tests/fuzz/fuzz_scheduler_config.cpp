@@ -11,6 +11,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = vdm::fuzz::write_scratch("scheduler_config.json",
                                              std::string_view(reinterpret_cast<const char*>(data), size));
-  vdm::fuzz::expect_ok_or_error([&] { vdm::diffusion::load_scheduler_config(path); });
+  vdm::fuzz::expect_ok_or_error([&] { vdm::diffusion::load_scheduler_config(path); }, path);
   return 0;
 }

@@ -21,6 +21,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = vdm::fuzz::write_scratch("sharded/model.safetensors.index.json",
                                              std::string_view(reinterpret_cast<const char*>(data), size));
-  vdm::fuzz::expect_ok_or_error([&] { vdm::io::load_sharded_safetensors(path); });
+  vdm::fuzz::expect_ok_or_error([&] { vdm::io::load_sharded_safetensors(path); }, "model.safetensors.index.json");
   return 0;
 }

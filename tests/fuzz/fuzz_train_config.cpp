@@ -12,13 +12,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = vdm::fuzz::write_scratch("train.json", std::string_view(reinterpret_cast<const char*>(data), size));
+  vdm::fuzz::expect_ok_or_error([&] { vdm::train::RunConfig::from_file(path); }, path);
   vdm::io::Json json;
   try {
     json = vdm::io::read_json_file(path);
   } catch (const vdm::Error&) {
     return 0;
   }
-  vdm::fuzz::expect_ok_or_error([&] { vdm::train::RunConfig::from_json(json); });
   vdm::fuzz::expect_ok_or_error([&] { vdm::train::TrainState::from_json(json); });
   return 0;
 }

@@ -21,15 +21,23 @@
 
 namespace vdm::fuzz {
 
-// A folder of this process's own, made once, under $TMPDIR (tmpfs-backed /dev/shm when set so).
+// A folder of this process's own, made once, under $TMPDIR, and removed when the fuzzer exits
+// normally (a crash leaves it, with the input that caused it). Never freed: the exit handler
+// reads it after static destructors may have run.
+inline std::filesystem::path* g_scratch = nullptr;
+
 inline const std::filesystem::path& scratch() {
-  static const std::filesystem::path dir = [] {
+  if (g_scratch == nullptr) {
     const char* base = std::getenv("TMPDIR");
-    auto d = std::filesystem::path(base && *base ? base : "/tmp") / ("vdm-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  return dir;
+    g_scratch = new std::filesystem::path(std::filesystem::path(base && *base ? base : "/tmp") /
+                                          ("vdm-fuzz-" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*g_scratch);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(*g_scratch, ec);
+    });
+  }
+  return *g_scratch;
 }
 
 inline std::string write_scratch(const std::string& name, std::string_view bytes) {
@@ -45,11 +53,16 @@ inline std::string write_scratch(const std::string& name, std::string_view bytes
 }
 
 // Runs `fn`; vdm::Error is the expected way to reject input, anything else aborts (a finding).
+// With `file`, the error must also name it (users must learn which file was wrong).
 template <typename Fn>
-void expect_ok_or_error(Fn&& fn) {
+void expect_ok_or_error(Fn&& fn, const std::string& file = {}) {
   try {
     fn();
-  } catch (const vdm::Error&) {
+  } catch (const vdm::Error& e) {
+    if (!file.empty() && std::string_view(e.what()).find(file) == std::string_view::npos) {
+      std::fprintf(stderr, "finding: an error does not name the file %s: %s\n", file.c_str(), e.what());
+      std::abort();
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "finding: a parser threw something other than vdm::Error: %s\n", e.what());
     std::abort();

@@ -25,6 +25,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   vdm::fuzz::expect_ok_or_error([&] {
     const auto video = vdm::io::read_video(path, options);
     if (video.frames.dim() != 4 || video.frames.size(0) != 3 || video.frames.size(1) < 1) std::abort();
-  });
+  }, path);
   return 0;
 }

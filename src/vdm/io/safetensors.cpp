@@ -307,7 +307,12 @@ TensorFile load_sharded_safetensors(const std::string& index_path) {
   std::map<std::string, torch::Tensor> all;
   for (const std::string& shard : shard_order) {
     const std::string path = (folder / shard).string();
-    TensorFile part = load_safetensors(path);
+    TensorFile part;
+    try {
+      part = load_safetensors(path);
+    } catch (const Error& e) {  // name the index that sent the reader there
+      throw Error(fmt::format("{}: shard '{}': {}", index_path, shard, e.what()));
+    }
     const auto& wanted = names_by_shard[shard];
     const std::set<std::string> wanted_set(wanted.begin(), wanted.end());
     for (auto& [name, tensor] : part.tensors) {
