@@ -3,7 +3,11 @@
 // was available, so these fixtures are the oracle; see tools/README.md.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "support/test_util.h"
+#include "vdm/core/error.h"
 #include "vdm/io/checkpoint.h"
 #include "vdm/io/json.h"
 #include "vdm/io/safetensors.h"
@@ -61,6 +65,29 @@ TEST(SafetensorsInterop, DiffusersFolderAndItsShardsHoldTheSameWeights) {
   const auto r = vdm::test::run_vdm("info " + fixture("safetensors/diffusers_tiny_unet_sharded"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("conv_in.weight"), std::string::npos);
+}
+
+TEST(SafetensorsSharded, HostileIndexesAreErrorsNamingTheIndex) {
+  // Fuzzer findings (fuzz_sharded_index): a shard that does not exist, and a shard name too long
+  // for the file system (std::filesystem threw its own exception).
+  vdm::test::TempDir dir;
+  vdm::io::save_safetensors(dir.file("a.safetensors"), {{"w", torch::ones({2})}});
+  const std::vector<std::string> indexes = {
+      R"({"weight_map": {"w": "missing.safetensors"}})",
+      R"({"weight_map": {"w": ")" + std::string(5000, 'x') + R"(.safetensors"}})",
+      R"({"weight_map": {"w": "../a.safetensors"}})",
+      R"({"weight_map": {"w": 3}})",
+  };
+  for (const auto& text : indexes) {
+    const auto index = dir.file("model.safetensors.index.json");
+    vdm::test::write_bytes(index, text);
+    try {
+      vdm::io::load_sharded_safetensors(index);
+      ADD_FAILURE() << "accepted: " << text.substr(0, 80);
+    } catch (const vdm::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("model.safetensors.index.json"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -36,7 +36,8 @@ int run_conditional(const ConditionalFlags& f, const GlobalOptions& global) {
   const char* verb = f.interpolate ? "interpolate" : "extend";
   // 1. Flags, before any work.
   input_path_flag("--input", f.input);
-  VDM_USAGE_CHECK(std::filesystem::is_regular_file(f.input), "--input {}: not a file", f.input);
+  std::error_code ec;
+  VDM_USAGE_CHECK(std::filesystem::is_regular_file(f.input, ec), "--input {}: not a file", f.input);
   VDM_USAGE_CHECK(io::is_video_path(f.input), "--input {}: expected a video (.mp4, .webm, .mov, .mkv, .gif)",
                   f.input);
   const std::string output =

@@ -81,8 +81,8 @@ void print_pipeline(const std::string& path) {
       print_weights(dir.string());
     } catch (const Error& e) {
       // Schedulers and tokenizers have no weights; anything else broken is still an error.
-      if (!fs::exists(dir / "scheduler_config.json") && !fs::exists(dir / "vocab.json") &&
-          !fs::exists(dir / "tokenizer_config.json")) {
+      if (!fs::exists(dir / "scheduler_config.json", ec) && !fs::exists(dir / "vocab.json", ec) &&
+          !fs::exists(dir / "tokenizer_config.json", ec)) {
         throw;
       }
       fmt::print("  (no weights)\n");

@@ -315,7 +315,8 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   std::string scheduler_config = f.scheduler_config;
   if (scheduler_config.empty() && network && io::is_diffusers_pipeline(f.model)) {
     const auto candidate = std::filesystem::path(f.model) / "scheduler" / "scheduler_config.json";
-    if (std::filesystem::exists(candidate)) scheduler_config = candidate.string();
+    std::error_code ec;
+    if (std::filesystem::exists(candidate, ec)) scheduler_config = candidate.string();
   }
   if (!scheduler_config.empty()) {
     std::optional<std::string> override_class;

@@ -99,7 +99,8 @@ void data_flag(const std::string& spec) {
   if (spec == "synthetic:moving-shapes") return;
   if (spec.rfind(folder, 0) == 0) {
     const auto dir = spec.substr(folder.size());
-    VDM_USAGE_CHECK(!dir.empty() && std::filesystem::is_directory(dir),
+    std::error_code ec;
+    VDM_USAGE_CHECK(!dir.empty() && std::filesystem::is_directory(dir, ec),
                     "--data {}: no such folder '{}' (expected folder:DIR with clips and captions.jsonl)", spec, dir);
     return;
   }
@@ -127,7 +128,8 @@ int run_train(const TrainFlags& f, const GlobalOptions& global) {
   if (!f.precision.empty()) config.train.precision = f.precision;
   if (!f.init.empty()) {
     VDM_USAGE_CHECK(!f.resume, "--init starts a new run from other weights; a resumed run has its own (drop --init)");
-    VDM_USAGE_CHECK(std::filesystem::is_regular_file(f.init), "--init {}: no such file", f.init);
+    std::error_code ec;
+    VDM_USAGE_CHECK(std::filesystem::is_regular_file(f.init, ec), "--init {}: not a file", f.init);
     config.train.init = f.init;
   }
   std::string data_spec = f.data;
@@ -171,7 +173,8 @@ int run_train(const TrainFlags& f, const GlobalOptions& global) {
     // A run stopped after its last checkpoint but before exporting the model (killed, say)
     // still gets its model file.
     const auto model_path = (std::filesystem::path(f.out) / "model.safetensors").string();
-    if (!std::filesystem::is_regular_file(model_path)) trainer.export_model(model_path);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(model_path, ec)) trainer.export_model(model_path);
     fmt::print("{}: already at step {} of {}; nothing to do (raise --steps to train further)\n", f.out, start_step,
                config.train.steps);
     return 0;

@@ -282,7 +282,9 @@ TensorFile load_sharded_safetensors(const std::string& index_path) {
   VDM_CHECK(index.is_object() && index.contains("weight_map") && index["weight_map"].is_object(),
             "{}: a sharded checkpoint index must be a JSON object with a \"weight_map\" object",
             index_path);
-  const fs::path folder = fs::weakly_canonical(fs::absolute(fs::path(index_path)).parent_path());
+  std::error_code folder_ec;
+  const fs::path folder = fs::weakly_canonical(fs::absolute(fs::path(index_path)).parent_path(), folder_ec);
+  VDM_CHECK(!folder_ec, "{}: cannot resolve its folder: {}", index_path, folder_ec.message());
 
   // shard file -> names the index maps to it, in index order
   std::vector<std::string> shard_order;
@@ -292,7 +294,10 @@ TensorFile load_sharded_safetensors(const std::string& index_path) {
               index_path, name, shard.dump());
     const std::string file = shard.get<std::string>();
     const fs::path rel(file);
-    const fs::path resolved = fs::weakly_canonical(folder / rel);
+    std::error_code ec;  // the throwing overload would escape as std::filesystem_error
+    const fs::path resolved = fs::weakly_canonical(folder / rel, ec);
+    VDM_CHECK(!ec, "{}: shard '{}' of tensor '{}' is not a usable file name: {}", index_path, file, name,
+              ec.message());
     const auto [mismatch, unused] =
         std::mismatch(folder.begin(), folder.end(), resolved.begin(), resolved.end());
     VDM_CHECK(!file.empty() && !rel.is_absolute() && mismatch == folder.end(),
