@@ -9,6 +9,9 @@
 #   scripts/fuzz.sh            # smoke: 20 s per target (CI)
 #   scripts/fuzz.sh 1800 2     # long: 30 min per target, 2 targets at a time
 #
+# VDM_FUZZ_SEED=N fixes libFuzzer's random seed (0, the default: a new one each run); CI's
+# smoke run fixes it, so it replays the same mutations on every run.
+#
 # Limits per input (docs/reliability.md): 1 s (-timeout), 256 MB in one allocation
 # (-malloc_limit_mb), 2 GB resident in all (-rss_limit_mb; LibTorch under ASan starts near 350 MB).
 set -euo pipefail
@@ -31,7 +34,7 @@ run_one() {
   mkdir -p "$build/fuzz/corpus/$t"
   local log="$build/fuzz/logs/$t.log"
   local start=$SECONDS result=ok
-  "$exe" -max_total_time="$seconds" -timeout=1 -malloc_limit_mb=256 -rss_limit_mb=2048 -max_len=65536 \
+  "$exe" -max_total_time="$seconds" -seed="${VDM_FUZZ_SEED:-0}" -timeout=1 -malloc_limit_mb=256 -rss_limit_mb=2048 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$build/fuzz/findings/$t-" \
       "$build/fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || result=finding
   local runs

@@ -21,5 +21,5 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 seconds=${VDM_FUZZ_SECONDS:-20}
 if [ "$seconds" -gt 0 ]; then
-  VDM_SAN_BUILD_DIR=$build scripts/fuzz.sh "$seconds"
+  VDM_SAN_BUILD_DIR=$build VDM_FUZZ_SEED=${VDM_FUZZ_SEED:-1} scripts/fuzz.sh "$seconds"
 fi

@@ -43,6 +43,7 @@ extern "C" {
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavformat/avformat.h>
+#include <libavutil/mem.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
@@ -142,6 +143,15 @@ void log_callback(void*, int level, const char* fmt, va_list args) {
   if (!text.empty()) last_log_line = text;
 }
 
+// FFmpeg's demuxers size some buffers from header fields (sample tables, extradata), so a small
+// hostile file could make one allocation of hundreds of MB (found by fuzz_video: 604 MB from a
+// few KB). Every single allocation is capped at what a frame of `max_pixels` can need: 8 bytes
+// a pixel (16-bit RGBA), and at least 64 MiB. A refused allocation fails the read with ENOMEM.
+void cap_allocations(int64_t max_pixels) {
+  const double bytes = std::max(64.0 * (1 << 20), 8.0 * static_cast<double>(max_pixels));
+  av_max_alloc(static_cast<size_t>(std::min(bytes, 4.0 * (1ull << 30))));
+}
+
 void init_ffmpeg() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -205,6 +215,7 @@ class Reader {
     VDM_CHECK((opt.width > 0) == (opt.height > 0) && opt.width >= 0 && opt.height >= 0,
               "{}: resize needs both width and height > 0 (or both 0), got {}x{}", path, opt.width,
               opt.height);
+    cap_allocations(opt.max_pixels);
     const std::string ext = lower_extension(path);
     VDM_CHECK(
         std::find(kReadExtensions.begin(), kReadExtensions.end(), ext) != kReadExtensions.end(),
@@ -709,6 +720,7 @@ void write_video(const std::string& path, const torch::Tensor& frames,
   init_ffmpeg();
   VDM_CHECK(std::isfinite(options.fps) && options.fps > 0 && options.fps <= 1000,
             "{}: fps must be in (0, 1000], got {}", path, options.fps);
+  if (frames.dim() == 4) cap_allocations(frames.size(2) * frames.size(3));
   std::error_code ec;
   const bool folder = !path.empty() && (path.back() == '/' || fs::is_directory(path, ec));
   const std::string ext = lower_extension(path);
