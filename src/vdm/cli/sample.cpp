@@ -229,8 +229,6 @@ int run_text_to_video_sample(const SampleFlags& f, const GlobalOptions& global, 
                   "--latents, --prompt-embeds and --scheduler-config");
   VDM_USAGE_CHECK(!f.frames || (*f.frames >= 1 && *f.frames <= 1024), "--frames must be in [1, 1024], got {}",
                   f.frames.value_or(0));
-  VDM_USAGE_CHECK(std::isfinite(f.guidance) && f.guidance >= 0 && f.guidance <= 100,
-                  "--guidance must be in [0, 100], got {}", f.guidance);
   if (!f.sampler.empty()) sampler_flag(f.sampler);
   const torch::Device device = parse_device(global.device);
   auto pipe = pipelines::TextToVideoPipeline::load(f.checkpoint, device, parse_dtype(global.dtype, device));
@@ -342,7 +340,6 @@ int run_sample(const SampleFlags& f, const GlobalOptions& global) {
   const torch::Device device = parse_device(global.device);
   const torch::Dtype dtype = parse_dtype(global.dtype, device);
   if (network) model = make_unet(f.model, config, device, dtype);
-  VDM_USAGE_CHECK(f.guidance >= 0, "--guidance must be >= 0, got {}", f.guidance);
 
   // Text conditioning, as diffusers pipelines take it: prompt_embeds [B, L, D] and optionally
   // negative_prompt_embeds (the unconditional input of classifier-free guidance).
