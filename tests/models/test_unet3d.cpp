@@ -10,6 +10,7 @@
 
 #include "support/test_util.h"
 #include "vdm/core/error.h"
+#include "vdm/core/torch_compat.h"
 #include "vdm/io/checkpoint.h"
 #include "vdm/models/unet3d.h"
 #include "vdm/models/weights.h"
@@ -267,6 +268,59 @@ TEST(UNet3DCuda, MatchesCpuInEveryDtype) {
     auto out = unet->forward(in.x.to(cuda), in.t.to(cuda), in.ctx.to(cuda)).to(torch::kCPU, torch::kFloat32);
     EXPECT_LT(max_diff(out, cpu), tol * cpu.abs().max().item<double>()) << c10::toString(dtype);
   }
+}
+
+}  // namespace
+
+namespace {
+
+double relative_error(const torch::Tensor& a, const torch::Tensor& ref) {
+  auto r = ref.to(torch::kFloat32);
+  return ((a.to(torch::kFloat32) - r).abs().mean() / r.abs().mean()).item<double>();
+}
+
+// bf16 on the CPU (AVX512-BF16 or AMX): the model in bf16 agrees with itself in f32 to the
+// precision of bf16. Each bf16 op alone is within 0.3-0.6%; 2% leaves room for a dozen in a
+// row. Two faults this found: a model loaded from a file was left in training mode (the
+// temporal convs' dropout, 0.1 as in diffusers, then changed every output by 2.8%), and
+// LibTorch 1.13's GroupNorm bug below (49% on diffusers' small benchmark model before the fix,
+// 2.5% after, as diffusers' own bf16; tools/probe_bf16.cpp shows it layer by layer).
+TEST(UNet3DBf16, CpuBf16MatchesFloat32) {
+  torch::NoGradGuard no_grad;
+  auto config = relative_config();
+  config.block_out_channels = {32, 32};
+  config.norm_num_groups = 32;
+  config.attention_head_dim = {16};
+  config.linear_projection = false;
+  auto unet = random_unet(config);
+  for (auto& p : unet->parameters()) p.mul_(0.5);  // keep activations in a moderate range
+  auto in = inputs(unet->config(), 1, 8, 32, 32);
+  auto ref = unet->forward(in.x, in.t, in.ctx);
+  vdm::test::TempDir dir;
+  vdm::models::save_unet3d(dir.file("unet.safetensors"), unet);
+  unet = vdm::models::load_unet3d(dir.file("unet.safetensors"));  // the path users take
+  EXPECT_FALSE(unet->is_training());  // loaded for inference, as diffusers' from_pretrained
+  unet->to(torch::kBFloat16);
+  auto out = unet->forward(in.x.to(torch::kBFloat16), in.t, in.ctx.to(torch::kBFloat16));
+  EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+  EXPECT_LT(relative_error(out, ref), 0.02) << "mean |f32 output| " << ref.abs().mean().item<double>();
+}
+
+// The layer the bug hit, alone: a channels-last bf16 input, per frame (4D) or per video (5D,
+// as the temporal layers normalise), normalises as the float32 contiguous one.
+TEST(UNet3DBf16, GroupNormOfChannelsLastInputIsCorrect) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(8, 32).eps(1e-6));
+  auto frames = (torch::randn({4, 32, 16, 16}) * 0.8 + 0.7).contiguous(torch::MemoryFormat::ChannelsLast);
+  auto video = frames.view({1, 4, 32, 16, 16}).permute({0, 2, 1, 3, 4});  // [B, C, F, H, W]
+  ASSERT_TRUE(video.is_contiguous(torch::MemoryFormat::ChannelsLast3d));
+  auto ref_frames = norm(frames.contiguous());
+  auto ref_video = norm(video.contiguous());
+  norm->to(torch::kBFloat16);
+  auto bf16 = [&](const torch::Tensor& x) { return norm(vdm::compat::group_norm_input(x.to(torch::kBFloat16))); };
+  EXPECT_LT(relative_error(bf16(frames), ref_frames), 0.01);
+  EXPECT_LT(relative_error(bf16(video), ref_video), 0.01);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "vdm/core/error.h"
+#include "vdm/core/torch_compat.h"
 #include "vdm/io/checkpoint.h"
 #include "vdm/nn/checkpoint.h"
 #include "vdm/models/weights.h"
@@ -437,7 +438,7 @@ torch::Tensor UNet3DImpl::forward(const torch::Tensor& sample, const torch::Tens
     }
     x = level_forward(level, x, temb, ctx, f, opt, &skips, size);
   }
-  x = conv_out(torch::silu(conv_norm_out(x)));  // [(B F), Cout, H, W]
+  x = conv_out(torch::silu(conv_norm_out(compat::group_norm_input(x))));  // [(B F), Cout, H, W]
   return x.view({b, f, config_.out_channels, h, w}).permute({0, 2, 1, 3, 4});  // -> b c f h w
 }
 
@@ -478,6 +479,7 @@ UNet3D load_unet3d(const std::string& path) {
   check_model_fits_file(config.parameter_bound(), weight_bytes, path);
   UNet3D unet(config);
   load_weights(*unet, weights, path);
+  unet->eval();  // loaded for inference, as diffusers' from_pretrained; training calls train()
   return unet;
 }
 

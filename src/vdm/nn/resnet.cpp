@@ -1,5 +1,7 @@
 #include "vdm/nn/resnet.h"
 
+#include "vdm/core/torch_compat.h"
+
 namespace vdm::nn {
 
 namespace F = torch::nn::functional;
@@ -19,11 +21,11 @@ ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& o) : options(o) {
 }
 
 torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  auto h = conv1(torch::silu(norm1(x)));  // [N, Cout, H, W]
+  auto h = conv1(torch::silu(norm1(compat::group_norm_input(x))));  // [N, Cout, H, W]
   if (time_emb_proj && temb.defined()) {
     h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   }
-  h = conv2(dropout(torch::silu(norm2(h))));
+  h = conv2(dropout(torch::silu(norm2(compat::group_norm_input(h)))));
   auto skip = conv_shortcut ? conv_shortcut(x) : x;
   auto out = skip + h;
   return options.output_scale_factor() == 1.0 ? out : out / options.output_scale_factor();
@@ -56,7 +58,7 @@ torch::Tensor TemporalConvImpl::forward(const torch::Tensor& x, int64_t frames, 
   const int64_t bf = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t b = bf / frames;
   auto identity = x.view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // (b f) c h w -> b c f h w
-  auto delta = conv4->forward(conv3->forward(conv2->forward(conv1->forward(identity))));  // [B, C, F, H, W]
+  auto delta = conv4->forward(conv3->forward(conv2->forward(conv1->forward(compat::group_norm_input(identity)))));  // [B, C, F, H, W]
   if (is_image.defined()) {
     delta = delta * is_image.logical_not().to(delta.dtype()).view({b, 1, 1, 1, 1});
   }

@@ -1,6 +1,7 @@
 #include "vdm/nn/transformer.h"
 
 #include "vdm/core/error.h"
+#include "vdm/core/torch_compat.h"
 #include "vdm/nn/embeddings.h"
 #include "vdm/nn/linear.h"
 
@@ -27,7 +28,7 @@ SpatialTransformerImpl::SpatialTransformerImpl(const SpatialTransformerOptions& 
 
 torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  auto hidden = norm(x);  // [(B F), C, H, W]
+  auto hidden = norm(compat::group_norm_input(x));  // [(B F), C, H, W]
   if (!options.linear_projection()) hidden = proj_in.forward(hidden);
   hidden = hidden.permute({0, 2, 3, 1}).reshape({n, h * w, hidden.size(1)});  // n c h w -> n (h w) c
   if (options.linear_projection()) hidden = linear(proj_in.get<torch::nn::Linear>(), hidden);  // [(B F), H W, D]
@@ -80,10 +81,10 @@ torch::Tensor TemporalTransformerImpl::forward(const torch::Tensor& x, int64_t f
   const int64_t b = bf / frames;
   // GroupNorm statistics per video over (C, F, H, W), as diffusers normalizes [B, C, F, H, W].
   auto hidden = x.view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // [B, C, F, H, W]
-  hidden = norm(hidden);
+  hidden = norm(compat::group_norm_input(hidden));
   if (is_image.defined()) {
     // Image items are independent frames: their statistics must not come from the others.
-    auto per_frame = norm(x).view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // [B, C, F, H, W]
+    auto per_frame = norm(compat::group_norm_input(x)).view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // [B, C, F, H, W]
     hidden = torch::where(is_image.view({b, 1, 1, 1, 1}), per_frame, hidden);
   }
   hidden = hidden.permute({0, 3, 4, 2, 1}).reshape({b * h * w, frames, c});  // b c f h w -> (b h w) f c
