@@ -71,8 +71,8 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 }
 
 // LibTorch 1.13's CPU GroupNorm gives wrong results for a bfloat16 or float16 input that is
-// not contiguous in the standard layout (channels-last 4D or 5D, which vdm's frame/space
-// reshapes and oneDNN's reduced-precision kernels hand it): 20% to 140% of the output's
+// not contiguous in the standard layout (channels-last 4D or 5D views, which vdm's frame/space
+// reshapes hand it): 20% to 140% of the output's
 // magnitude, where float32 and CUDA are exact (tools/probe_bf16.cpp found it; tests
 // UNet3DBf16.*). A standard-contiguous copy takes the correct path. Every GroupNorm input goes
 // through here; it copies only in that case.
