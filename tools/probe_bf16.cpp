@@ -95,8 +95,6 @@ int main(int argc, char** argv) {
     torch::NoGradGuard no_grad;
     UNet3D m32 = vdm::models::load_unet3d(argv[1]);
     UNet3D m16 = vdm::models::load_unet3d(argv[1]);
-    m32->eval();
-    m16->eval();
     m16->to(torch::kBFloat16);
     const auto& c = m32->config();
     torch::Tensor sample, timestep, context;
