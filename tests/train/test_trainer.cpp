@@ -289,6 +289,56 @@ TEST(Trainer, ResumeRefusesACheckpointOfAnotherConfig) {
   EXPECT_NO_THROW(c.resume(dir.file("ck.safetensors")));
 }
 
+// A checkpoint from before the t_bias_* fields existed resumes: its missing fields read as the
+// defaults it trained with. A run that sets them is another optimisation and is refused.
+TEST(Trainer, ResumesACheckpointWrittenBeforeTheTimestepBiasFields) {
+  vdm::test::TempDir dir;
+  auto config = tiny_run_config();
+  Trainer a(config, tiny_data(config));
+  a.step();
+  a.save_checkpoint(dir.file("ck.safetensors"));
+  auto file = io::load_safetensors(dir.file("ck.safetensors"));
+  auto& meta = file.metadata.at("vdm.train_config");
+  auto train = io::parse_json(meta, "ck");
+  ASSERT_TRUE(train.contains("t_bias_fraction"));
+  for (const char* key : {"t_bias_fraction", "t_bias_begin", "t_bias_end"}) train.erase(key);
+  meta = train.dump();
+  io::save_safetensors(dir.file("old.safetensors"), file.tensors, file.metadata);
+
+  Trainer b(config, tiny_data(config));
+  EXPECT_NO_THROW(b.resume(dir.file("old.safetensors")));
+  auto biased = config;
+  biased.train.t_bias_fraction = 0.5;
+  biased.train.t_bias_begin = 0.7;
+  Trainer c(biased, tiny_data(biased));
+  try {
+    c.resume(dir.file("old.safetensors"));
+    FAIL() << "expected vdm::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.t_bias_fraction"), std::string::npos) << e.what();
+  }
+}
+
+// The biased draw reaches the loss (same seed, same first weights: only t differs), and a bad
+// range is refused naming the fields.
+TEST(Trainer, TimestepBiasReachesTheLossAndValidates) {
+  auto config = tiny_run_config();
+  const double plain = Trainer(config, tiny_data(config)).step().loss;
+  config.train.t_bias_fraction = 1.0;
+  config.train.t_bias_begin = 0.9;
+  const double biased = Trainer(config, tiny_data(config)).step().loss;
+  EXPECT_TRUE(std::isfinite(biased));
+  EXPECT_GT(std::abs(biased - plain), 1e-3 * plain);
+  auto j = config.to_json();
+  j["train"]["t_bias_end"] = 0.8;  // below begin
+  try {
+    RunConfig::from_json(j);
+    FAIL() << "expected vdm::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("t_bias_begin < t_bias_end"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Trainer, Bf16AutocastTrainsCloseToFloat32) {
   if (!cpu_supports_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16 or AMX";
   auto config = tiny_run_config();

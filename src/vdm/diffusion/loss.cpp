@@ -1,5 +1,7 @@
 #include "vdm/diffusion/loss.h"
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "vdm/core/error.h"
@@ -35,17 +37,34 @@ torch::Tensor loss_weights(const torch::Tensor& snr, Prediction space,
   return w_x;
 }
 
+void TimestepBias::validate() const {
+  VDM_CHECK(fraction >= 0 && fraction <= 1, "timestep bias: fraction must be in [0, 1], got {}", fraction);
+  VDM_CHECK(begin >= 0 && begin < end && end <= 1, "timestep bias: need 0 <= begin < end <= 1, got [{}, {}]", begin,
+            end);
+}
+
 BatchedNoiseLevel sample_training_levels(const Schedule& schedule, int64_t batch,
-                                         torch::Generator& generator,
-                                         const torch::Device& device) {
-  torch::Tensor t;
+                                         torch::Generator& generator, const torch::Device& device,
+                                         const TimestepBias& bias) {
+  bias.validate();
+  const auto f64 = torch::dtype(torch::kFloat64);
+  torch::Tensor t, biased;
   if (const auto* discrete = dynamic_cast<const DiscreteSchedule*>(&schedule)) {
     const int64_t n = discrete->num_train_timesteps();
     auto k = torch::randint(0, n, {batch}, generator, torch::dtype(torch::kInt64));
     t = (k.to(torch::kFloat64) + 1.0) / static_cast<double>(n);
+    if (bias.fraction > 0) {
+      // t = (k + 1) / n in [begin, end]; at least one timestep even for a range narrower than 1 / n.
+      const auto lo = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(bias.begin * n)) - 1, 0, n - 1);
+      const auto hi = std::clamp<int64_t>(static_cast<int64_t>(std::floor(bias.end * n)) - 1, lo, n - 1);
+      biased = (torch::randint(lo, hi + 1, {batch}, generator, torch::dtype(torch::kInt64)).to(torch::kFloat64) + 1.0) /
+               static_cast<double>(n);
+    }
   } else {
-    t = torch::rand({batch}, generator, torch::dtype(torch::kFloat64));
+    t = torch::rand({batch}, generator, f64);
+    if (bias.fraction > 0) biased = bias.begin + (bias.end - bias.begin) * torch::rand({batch}, generator, f64);
   }
+  if (biased.defined()) t = torch::where(torch::rand({batch}, generator, f64).lt(bias.fraction), biased, t);
   return BatchedNoiseLevel::at(schedule, t.to(device));
 }
 
@@ -54,7 +73,7 @@ LossResult diffusion_loss(Denoiser& model, const Schedule& schedule, const torch
                           const LossOptions& options) {
   const auto space = options.space.value_or(model.prediction());
   LossResult out;
-  out.level = sample_training_levels(schedule, x.size(0), generator, x.device());
+  out.level = sample_training_levels(schedule, x.size(0), generator, x.device(), options.t_bias);
   const auto eps = draw_noise(x, generator);  // [B, C, F, H, W]
   const auto z = q_sample(x, eps, out.level);
   const auto alpha = BatchedNoiseLevel::view_as_batch(out.level.alpha, x.dim(), x.scalar_type());

@@ -25,10 +25,21 @@ namespace vdm::diffusion {
 enum class LossWeighting { kNone, kMinSnr, kMaxSnr1 };
 LossWeighting parse_loss_weighting(const std::string& name);  // "none", "min_snr", "max_snr_1"
 
+// Timestep bias, the "range" strategy of diffusers' training scripts
+// (--timestep_bias_strategy): a fraction of each batch draws t from [begin, end] instead of
+// [0, 1], so a fine-tune spends its steps on the noise levels it must change (t near 1 decides
+// layout and motion; t near 0, detail). The rest of the batch keeps the full range.
+struct TimestepBias {
+  double fraction = 0.0;  // of the batch; 0: off
+  double begin = 0.0, end = 1.0;
+  void validate() const;  // throws vdm::Error
+};
+
 struct LossOptions {
   std::optional<Prediction> space;  // MSE in this parameterization; default: the model's own
   LossWeighting weighting = LossWeighting::kNone;
   double min_snr_gamma = 5.0;  // gamma of Min-SNR (5 in Hang et al. 2023)
+  TimestepBias t_bias;
 };
 
 // Per-item weights [B] for MSE in `space` at per-item snr [B] (float64).
@@ -36,9 +47,12 @@ torch::Tensor loss_weights(const torch::Tensor& snr, Prediction space, const Los
 
 // Per-item noise levels for training: discrete schedules draw the integer timestep k uniformly
 // from 0..N-1 (t = (k + 1) / N, as diffusers' training scripts do); continuous ones draw
-// t ~ U(0, 1).
+// t ~ U(0, 1). With a bias, each item then has probability bias.fraction of being redrawn from
+// [begin, end] (discrete: the timesteps k with (k + 1) / N in it); with none, no further draws,
+// so the sequence of draws is the same as without the option.
 BatchedNoiseLevel sample_training_levels(const Schedule& schedule, int64_t batch,
-                                         torch::Generator& generator, const torch::Device& device);
+                                         torch::Generator& generator, const torch::Device& device,
+                                         const TimestepBias& bias = {});
 
 struct LossResult {
   torch::Tensor loss;      // scalar: mean of per_item

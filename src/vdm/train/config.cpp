@@ -30,6 +30,10 @@ void TrainConfig::validate() const {
   VDM_CHECK(plot_every >= 1, "{}: plot_every must be >= 1, got {}", what, plot_every);
   VDM_CHECK(max_skipped_in_a_row >= 0, "{}: max_skipped_in_a_row must be >= 0 (0: never stop), got {}", what,
             max_skipped_in_a_row);
+  VDM_CHECK(t_bias_fraction >= 0 && t_bias_fraction <= 1, "{}: t_bias_fraction must be in [0, 1], got {}", what,
+            t_bias_fraction);
+  VDM_CHECK(t_bias_begin >= 0 && t_bias_begin < t_bias_end && t_bias_end <= 1,
+            "{}: need 0 <= t_bias_begin < t_bias_end <= 1, got {} and {}", what, t_bias_begin, t_bias_end);
 }
 
 io::Json TrainConfig::to_json() const {
@@ -55,6 +59,9 @@ io::Json TrainConfig::to_json() const {
   j["plot_every"] = plot_every;
   j["max_skipped_in_a_row"] = max_skipped_in_a_row;
   j["init"] = init;
+  j["t_bias_fraction"] = t_bias_fraction;
+  j["t_bias_begin"] = t_bias_begin;
+  j["t_bias_end"] = t_bias_end;
   return j;
 }
 
@@ -94,6 +101,9 @@ TrainConfig TrainConfig::from_json(const io::Json& j) {
   get("plot_every", c.plot_every);
   get("max_skipped_in_a_row", c.max_skipped_in_a_row);
   get("init", c.init);
+  get("t_bias_fraction", c.t_bias_fraction);
+  get("t_bias_begin", c.t_bias_begin);
+  get("t_bias_end", c.t_bias_end);
   c.validate();
   return c;
 }

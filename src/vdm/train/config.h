@@ -48,6 +48,11 @@ struct TrainConfig {
   // the fresh ones. Every tensor in it must match one of the model by name and shape; the
   // model's tensors it lacks (a part the config adds) keep their fresh initialisation.
   std::string init;
+  // Timestep bias (diffusion/loss.h): this fraction of each batch draws its noise level t from
+  // [t_bias_begin, t_bias_end] instead of [0, 1] (t = 1: pure noise). A fine-tune that must
+  // change what the model decides early in sampling (where an object goes) trains there.
+  double t_bias_fraction = 0.0;
+  double t_bias_begin = 0.0, t_bias_end = 1.0;
 
   void validate() const;  // throws vdm::Error naming the field
   io::Json to_json() const;

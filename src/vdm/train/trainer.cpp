@@ -148,6 +148,7 @@ StepResult Trainer::step() {
   diffusion::LossOptions loss_options;
   loss_options.weighting = diffusion::parse_loss_weighting(config_.model.diffusion.loss_weighting);
   loss_options.min_snr_gamma = config_.model.diffusion.min_snr_gamma;
+  loss_options.t_bias = {t.t_bias_fraction, t.t_bias_begin, t.t_bias_end};
   optimizer_->zero_grad();
   torch::Tensor loss;
   {
@@ -353,7 +354,9 @@ void Trainer::resume(const std::string& path) {
   std::vector<std::string> diffs;
   json_differences(io::parse_json(metadata_at(file, kModelConfigKey, path), path), config_.model.to_json(), "model",
                    diffs);
-  auto saved_train = io::parse_json(metadata_at(file, kTrainConfigKey, path), path);
+  // Read through TrainConfig so that fields added since the checkpoint was written compare as
+  // their defaults (which reproduce the run that wrote it).
+  auto saved_train = TrainConfig::from_json(io::parse_json(metadata_at(file, kTrainConfigKey, path), path)).to_json();
   auto this_train = config_.train.to_json();
   for (const auto& field : bookkeeping_fields()) saved_train.erase(field), this_train.erase(field);
   json_differences(saved_train, this_train, "train", diffs);
