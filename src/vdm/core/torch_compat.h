@@ -4,6 +4,10 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <vector>
+
+#include "vdm/core/chunked_attention.h"
+
 #define VDM_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||      \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
@@ -12,8 +16,8 @@ namespace vdm::compat {
 
 // softmax(q k^T / sqrt(Dh) + bias) v over the last two dims.
 // q: [..., Lq, Dh], k, v: [..., Lk, Dh], bias: broadcastable to [..., Lq, Lk] or undefined.
-// LibTorch >= 2.0 has a fused kernel (flash / memory-efficient on CUDA); 1.13 gets the
-// reference composition, which is also the oracle the fused path is tested against.
+// LibTorch >= 2.0 has a fused kernel (flash / memory-efficient on CUDA); 1.13 gets
+// attention_chunked below. attention_reference is the oracle both are tested against.
 inline torch::Tensor attention_reference(const torch::Tensor& q, const torch::Tensor& k,
                                          const torch::Tensor& v,
                                          const torch::Tensor& bias = {}) {
@@ -25,34 +29,21 @@ inline torch::Tensor attention_reference(const torch::Tensor& q, const torch::Te
   return torch::matmul(torch::softmax(scores, -1), v);  // [..., Lq, Dh]
 }
 
-// The same without autograd, a few (batch x head) slices at a time, so each slice's score
-// matrix stays in cache instead of streaming the whole [..., Lq, Lk] block through memory
-// several times (and peak memory holds one chunk of scores, not all of them).
+// The same computed by chunked_attention (core/chunked_attention.h): [..., L, D] folded into
+// groups, a block of query rows at a time, with its own memory-efficient backward.
 inline torch::Tensor attention_chunked(const torch::Tensor& q, const torch::Tensor& k,
                                        const torch::Tensor& v, const torch::Tensor& bias = {},
-                                       int64_t score_budget = int64_t(1) << 21) {
+                                       int64_t score_budget = int64_t(1) << 18) {
   const int64_t lq = q.size(-2), lk = k.size(-2), dh = q.size(-1), dv = v.size(-1);
   const int64_t groups = q.numel() / (lq * dh);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
-  auto q3 = (q * scale).reshape({groups, lq, dh});
-  auto kt = k.reshape({groups, lk, dh}).transpose(1, 2);  // [G, Dh, Lk]
-  auto v3 = v.reshape({groups, lk, dv});
   torch::Tensor b3;
   if (bias.defined()) {
     std::vector<int64_t> full(q.sizes().begin(), q.sizes().end() - 1);
     full.push_back(lk);
     b3 = bias.expand(full).reshape({groups, lq, lk});
   }
-  auto out = torch::empty({groups, lq, dv}, q.options());
-  const int64_t chunk = std::max<int64_t>(1, score_budget / std::max<int64_t>(1, lq * lk));
-  for (int64_t start = 0; start < groups; start += chunk) {
-    const int64_t len = std::min(chunk, groups - start);
-    auto scores = torch::bmm(q3.narrow(0, start, len), kt.narrow(0, start, len));  // [g, Lq, Lk]
-    if (b3.defined()) scores.add_(b3.narrow(0, start, len));
-    auto probs = torch::softmax(scores, -1);
-    auto slot = out.narrow(0, start, len);
-    torch::bmm_out(slot, probs, v3.narrow(0, start, len));  // [g, Lq, Dv]
-  }
+  auto out = chunked_attention(q.reshape({groups, lq, dh}), k.reshape({groups, lk, dh}), v.reshape({groups, lk, dv}),
+                               b3, score_budget);
   std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end() - 1);
   shape.push_back(dv);
   return out.view(shape);
@@ -65,8 +56,7 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
   if (bias.defined()) return at::scaled_dot_product_attention(q, k, v, bias.to(q.dtype()));
   return at::scaled_dot_product_attention(q, k, v);
 #else
-  if (!torch::GradMode::is_enabled()) return attention_chunked(q, k, v, bias);
-  return attention_reference(q, k, v, bias);
+  return attention_chunked(q, k, v, bias);
 #endif
 }
 

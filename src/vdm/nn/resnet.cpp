@@ -40,6 +40,25 @@ torch::nn::Sequential temporal_stage(int64_t channels, int64_t groups, double dr
   s->push_back(torch::nn::Conv3d(torch::nn::Conv3dOptions(channels, channels, {3, 1, 1}).padding({1, 0, 0})));
   return s;
 }
+
+// One stage on x [B, C, F, H, W]. Its 3x1x1 convolution runs as the equal 3x1 2D convolution of
+// x viewed as [B, C, F, H W] with the same weights viewed [C, C, 3, 1]: LibTorch 1.13 sends 3D
+// convolutions to its unfold-and-multiply fallback and 2D ones to oneDNN, 1.1 to 2.5 times
+// faster here (forward and backward; bench/ measured it on this U-Net's shapes).
+torch::Tensor temporal_stage_forward(torch::nn::Sequential& stage, torch::Tensor x) {
+  for (auto& module : *stage) {
+    if (auto* conv = module.ptr()->as<torch::nn::Conv3dImpl>()) {
+      const int64_t b = x.size(0), c = x.size(1), f = x.size(2), h = x.size(3), w = x.size(4);
+      const auto& weight = conv->weight;  // [C_out, C_in, 3, 1, 1]
+      x = F::conv2d(x.reshape({b, c, f, h * w}), weight.view({weight.size(0), weight.size(1), 3, 1}),
+                    F::Conv2dFuncOptions().bias(conv->bias).padding({1, 0}))
+              .view({b, weight.size(0), f, h, w});
+    } else {
+      x = module.forward(x);
+    }
+  }
+  return x;
+}
 }  // namespace
 
 TemporalConvImpl::TemporalConvImpl(int64_t channels, int64_t groups, double dropout) {
@@ -58,7 +77,8 @@ torch::Tensor TemporalConvImpl::forward(const torch::Tensor& x, int64_t frames, 
   const int64_t bf = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t b = bf / frames;
   auto identity = x.view({b, frames, c, h, w}).permute({0, 2, 1, 3, 4});  // (b f) c h w -> b c f h w
-  auto delta = conv4->forward(conv3->forward(conv2->forward(conv1->forward(compat::group_norm_input(identity)))));  // [B, C, F, H, W]
+  auto delta = compat::group_norm_input(identity);
+  for (auto* stage : {&conv1, &conv2, &conv3, &conv4}) delta = temporal_stage_forward(*stage, delta);  // [B, C, F, H, W]
   if (is_image.defined()) {
     delta = delta * is_image.logical_not().to(delta.dtype()).view({b, 1, 1, 1, 1});
   }
