@@ -11,6 +11,10 @@
 // different (batch x head) groups run on different threads. Autograd keeps only q, k, v,
 // bias and the output.
 //
+// Short sequences (Lq and Lk up to 32: temporal attention over frames) take another kernel:
+// thousands of 8x8 products would cost a BLAS call each, so plain loops do each group whole,
+// and the probabilities (no bigger than q) are kept for the backward.
+//
 //   auto out = vdm::chunked_attention(q, k, v);        // q [G, Lq, Dh], k [G, Lk, Dh], v [G, Lk, Dv]
 //   auto out = vdm::chunked_attention(q, k, v, bias);  // bias [G, Lq, Lk] (an expand() view is fine)
 //
