@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,20 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
+
+// Autograd is needed when grad mode is on and an input wants a gradient.
+bool needs_autograd(std::initializer_list<torch::Tensor> inputs) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const auto& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
+// Autograd Functions take defined tensors only: no bias travels as an empty one.
+torch::Tensor bias_or_empty(const torch::Tensor& bias, const torch::Tensor& like) {
+  return bias.defined() ? bias : torch::empty({0}, like.options());
+}
 
 // How [G, Lq] is cut into tasks: `groups` whole groups at a time when a group's scores fit the
 // budget, else `rows` query rows of one group. Whole-group tasks are capped so that every
@@ -95,7 +110,7 @@ tensor_list attention_backward(const torch::Tensor& q, const torch::Tensor& k, c
                                const torch::Tensor& bias, bool bias_grad, const torch::Tensor& out,
                                const torch::Tensor& grad_out, int64_t budget) {
   const int64_t g = q.size(0), lq = q.size(1), lk = k.size(1);
-  auto plan = make_plan(g, lq, lk, budget);
+  const auto plan = make_plan(g, lq, lk, budget);
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
   const auto qs = q * scale;
   const auto kt = k.transpose(1, 2), vt = v.transpose(1, 2);
@@ -303,15 +318,9 @@ torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, co
                               const torch::Tensor& bias) {
   const auto dtype = q.scalar_type(), kernel = short_kernel_dtype(q);
   const auto qf = as_kernel_input(q, kernel), kf = as_kernel_input(k, kernel), vf = as_kernel_input(v, kernel);
-  const auto bf = bias.defined() ? as_kernel_input(bias, kernel) : torch::empty({0}, qf.options());
-  torch::Tensor out;
-  const bool grad = torch::GradMode::is_enabled() &&
-                    (qf.requires_grad() || kf.requires_grad() || vf.requires_grad() || bf.requires_grad());
-  if (grad) {
-    out = ShortAttention::apply(qf, kf, vf, bf);
-  } else {
-    out = short_forward(qf, kf, vf, bf).first;
-  }
+  const auto bf = bias_or_empty(bias.defined() ? as_kernel_input(bias, kernel) : bias, qf);
+  const auto out = needs_autograd({qf, kf, vf, bf}) ? ShortAttention::apply(qf, kf, vf, bf)
+                                                    : short_forward(qf, kf, vf, bf).first;
   return out.to(dtype);
 }
 
@@ -346,13 +355,11 @@ torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, 
   auto cast = [&](const torch::Tensor& t) { return t.defined() ? t.to(dtype) : t; };
   const auto qc = cast(q), kc = cast(k), vc = cast(v), bc = cast(bias);
   if (qc.is_cpu() && qc.size(1) <= kShortMax && kc.size(1) <= kShortMax) return short_attention(qc, kc, vc, bc);
-  const bool grad = torch::GradMode::is_enabled() &&
-                    (qc.requires_grad() || kc.requires_grad() || vc.requires_grad() || (bc.defined() && bc.requires_grad()));
-  if (!grad) {
+  if (!needs_autograd({qc, kc, vc, bc})) {
     torch::NoGradGuard no_grad;
     return attention_forward(qc, kc, vc, bc, score_budget);
   }
-  return ChunkedAttention::apply(qc, kc, vc, bc.defined() ? bc : torch::empty({0}, qc.options()), score_budget);
+  return ChunkedAttention::apply(qc, kc, vc, bias_or_empty(bc, qc), score_budget);
 }
 
 }  // namespace vdm
