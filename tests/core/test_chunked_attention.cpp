@@ -4,10 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 
+#include "support/test_util.h"
 #include "vdm/core/chunked_attention.h"
 #include "vdm/core/error.h"
 #include "vdm/core/torch_compat.h"
@@ -35,15 +34,6 @@ Grads run(const Attend& attend, const torch::Tensor& q0, const torch::Tensor& k0
 
 double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
-class ThreadCount {
- public:
-  explicit ThreadCount(int n) : previous_(at::get_num_threads()) { at::set_num_threads(n); }
-  ~ThreadCount() { at::set_num_threads(previous_); }
-
- private:
-  int previous_;
-};
-
 // Shapes: long sequences (blocks of rows), short ones as temporal attention has (Lq, Lk <= 32:
 // the per-group kernel), and the boundary.
 TEST(ChunkedAttention, OutputAndGradientsEqualTheCompositionForAnyBlocksAndThreads) {
@@ -64,7 +54,7 @@ TEST(ChunkedAttention, OutputAndGradientsEqualTheCompositionForAnyBlocksAndThrea
       // group, several whole groups per block.
       for (const int64_t budget : {int64_t(1), int64_t(100), lq * lk, int64_t(1) << 20}) {
         for (const int threads : {1, 2}) {
-          ThreadCount tc(threads);
+          vdm::test::ThreadCount tc(threads);
           const auto got = run([&](auto q, auto k, auto v, auto b) { return chunked_attention(q, k, v, b, budget); },
                                q, k, v, b, w);
           const auto where = ::testing::Message() << "shape [" << g << ", " << lq << ", " << lk << ", " << dh << ", "

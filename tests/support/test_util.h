@@ -1,5 +1,7 @@
 // Helpers shared by the test suites: temporary folders and running the vdm binary.
 #pragma once
+#include <ATen/Parallel.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +27,20 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// LibTorch's intra-op thread count set for a scope, then restored. Results can differ in the
+// last bits between thread counts (how a product is split), so comparisons with a
+// `--threads N` subprocess run at N.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int n) : previous_(at::get_num_threads()) { at::set_num_threads(n); }
+  ~ThreadCount() { at::set_num_threads(previous_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int previous_;
 };
 
 inline void write_bytes(const std::string& path, const std::string& bytes) {
