@@ -190,6 +190,7 @@ std::string fixed(double v, int digits) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vdm::configure_allocator();  // as the vdm CLI does
   std::string model_path, inputs_path, mode = "forward", dtype_name = "f32", optimizer = "none";
   std::string save_output, profile;
   std::vector<std::string> references;

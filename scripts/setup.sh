@@ -11,6 +11,8 @@ packages=(
   # tensors: Debian's LibTorch (1.13, CPU). OpenBLAS (OpenMP build) replaces the
   # reference BLAS, which makes float32 matrix products ~34x slower (5.8 vs 197 GFLOP/s).
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
+  # oneDNN's headers (LibTorch already runs on its library): Winograd convolutions on the CPU
+  libdnnl-dev
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # video I/O through FFmpeg's libraries

@@ -14,6 +14,8 @@
 #include "vdm/io/checkpoint.h"
 #include "vdm/models/unet3d.h"
 #include "vdm/models/weights.h"
+#include "vdm/nn/conv2d.h"
+#include "vdm/nn/onednn.h"
 #include "vdm/nn/embeddings.h"
 
 namespace {
@@ -145,6 +147,29 @@ TEST(UNet3D, CheckpointRoundTripIsBitIdentical) {
   EXPECT_EQ(loaded->config().to_json(), unet->config().to_json());
   auto in = inputs(unet->config(), 2, 3, 8, 8);
   EXPECT_TRUE(torch::equal(unet->forward(in.x, in.t, in.ctx), loaded->forward(in.x, in.t, in.ctx)));
+}
+
+// At 16x16 and above the 3x3 convolutions of an inference forward on the CPU run as Winograd
+// convolutions (vdm/nn/conv2d.h): the whole network stays within rounding of LibTorch's direct
+// convolutions, and is deterministic (a loaded copy gives the same bits).
+TEST(UNet3D, WinogradConvolutionsAgreeWithDirectOnesThroughTheNetwork) {
+  if (!vdm::nn::winograd_available()) GTEST_SKIP() << "no oneDNN Winograd convolution in this build or CPU";
+  vdm::test::TempDir dir;
+  torch::NoGradGuard no_grad;
+  auto unet = random_unet(relative_config(), 4);
+  auto in = inputs(unet->config(), 2, 3, 16, 16);
+  vdm::nn::set_onednn_enabled(false);
+  const auto direct = unet->forward(in.x, in.t, in.ctx);
+  vdm::nn::set_onednn_enabled(true);
+  const auto winograd = unet->forward(in.x, in.t, in.ctx);
+  EXPECT_TRUE(unet->conv_in->last_forward_was_winograd());
+  const double err = max_diff(winograd, direct) / direct.abs().max().item<double>();
+  EXPECT_LT(err, 1e-5);
+  EXPECT_GT(err, 0.0);  // the path was taken: rounding differs
+  vdm::models::save_unet3d(dir.file("unet.safetensors"), unet);
+  auto loaded = vdm::models::load_unet3d(dir.file("unet.safetensors"));
+  loaded->eval();
+  EXPECT_TRUE(torch::equal(loaded->forward(in.x, in.t, in.ctx), winograd));
 }
 
 TEST(UNet3D, ConfigRejectsImpossibleSettings) {

@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   // A write past the file-size limit (ulimit -f) then fails with EFBIG, which the writers
   // report and recover from (the previous file stays), instead of killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
+  vdm::configure_allocator();  // before LibTorch allocates anything large
   try {
     return run(argc, argv);
   } catch (const vdm::UsageError& e) {

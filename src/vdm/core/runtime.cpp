@@ -1,6 +1,9 @@
 #include "vdm/core/runtime.h"
 
 #include <sched.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <fstream>
 #include <set>
@@ -20,6 +23,18 @@ int available_cores() {
   }
   const unsigned hw = std::thread::hardware_concurrency();
   return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+bool configure_allocator() {
+#if defined(__GLIBC__)
+  // M_MMAP_MAX 0: no block is served by mmap (large ones come from the heap and are reused);
+  // M_TRIM_THRESHOLD -1: never give the heap's free top back (the next step needs it again).
+  const bool no_mmap = mallopt(M_MMAP_MAX, 0) == 1;
+  const bool no_trim = mallopt(M_TRIM_THRESHOLD, -1) == 1;
+  return no_mmap && no_trim;
+#else
+  return false;
+#endif
 }
 
 int set_threads(int n) {

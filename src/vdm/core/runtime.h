@@ -12,6 +12,16 @@ namespace vdm {
 // Returns the number set.
 int set_threads(int n);
 
+// Makes the C heap keep memory it has freed, for reuse, instead of handing it back to the
+// kernel. LibTorch allocates each activation afresh, and a ModelScope-sized U-Net's are tens of
+// megabytes; glibc serves such blocks with a fresh mmap whose every page faults in on first
+// touch and unmaps them on free, so the next layer faults them in again (16 of the 100 CPU
+// seconds of a full-size forward went to the kernel; bench/ measured it). With this, large
+// blocks come from the heap (no mmap) and the heap is never trimmed: the process keeps its
+// peak footprint until it exits. Call it once, first thing in main(); the CLI and the
+// benchmarks do. Returns false where the C library has no such controls (non-glibc).
+bool configure_allocator();
+
 // Cores this process may run on (sched_getaffinity), at least 1.
 int available_cores();
 

@@ -258,7 +258,7 @@ UNet3DImpl::UNet3DImpl(const UNet3DConfig& config) : config_(config) {
   config_.validate();
   const auto& ch = config_.block_out_channels;
   const int64_t n = config_.levels(), c0 = ch[0];
-  conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(config_.in_channels, c0, 3).padding(1)));
+  conv_in = register_module("conv_in", nn::Conv2d(torch::nn::Conv2dOptions(config_.in_channels, c0, 3).padding(1)));
   time_embedding = register_module("time_embedding", nn::TimestepEmbedding(c0, config_.time_embed_dim()));
   if (config_.addition_embed_type == "text") {
     add_embedding = register_module(
@@ -327,7 +327,7 @@ UNet3DImpl::UNet3DImpl(const UNet3DConfig& config) : config_(config) {
   register_module("up_blocks", up_blocks);
   conv_norm_out = register_module(
       "conv_norm_out", torch::nn::GroupNorm(torch::nn::GroupNormOptions(config_.norm_num_groups, c0).eps(config_.norm_eps)));
-  conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(c0, config_.out_channels, 3).padding(1)));
+  conv_out = register_module("conv_out", nn::Conv2d(torch::nn::Conv2dOptions(c0, config_.out_channels, 3).padding(1)));
 }
 
 int64_t UNet3DImpl::parameter_count() const {

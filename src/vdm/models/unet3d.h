@@ -122,7 +122,7 @@ class UNet3DImpl : public torch::nn::Module {
   const UNet3DConfig& config() const { return config_; }
   int64_t parameter_count() const;
 
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   nn::TimestepEmbedding time_embedding{nullptr};
   nn::TextTimeEmbedding add_embedding{nullptr};  // addition_embed_type "text" only
   nn::TemporalTransformer transformer_in{nullptr};

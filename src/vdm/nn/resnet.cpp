@@ -8,15 +8,15 @@ namespace F = torch::nn::functional;
 
 ResnetBlockImpl::ResnetBlockImpl(const ResnetBlockOptions& o) : options(o) {
   norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.groups(), o.in_channels()).eps(o.eps())));
-  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 3).padding(1)));
+  conv1 = register_module("conv1", Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 3).padding(1)));
   if (o.temb_channels() > 0) {
     time_emb_proj = register_module("time_emb_proj", torch::nn::Linear(o.temb_channels(), o.out_channels()));
   }
   norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.groups(), o.out_channels()).eps(o.eps())));
   dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
-  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.out_channels(), o.out_channels(), 3).padding(1)));
+  conv2 = register_module("conv2", Conv2d(torch::nn::Conv2dOptions(o.out_channels(), o.out_channels(), 3).padding(1)));
   if (o.in_channels() != o.out_channels()) {
-    conv_shortcut = register_module("conv_shortcut", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 1)));
+    conv_shortcut = register_module("conv_shortcut", Conv2d(torch::nn::Conv2dOptions(o.in_channels(), o.out_channels(), 1)));
   }
 }
 
@@ -87,7 +87,7 @@ torch::Tensor TemporalConvImpl::forward(const torch::Tensor& x, int64_t frames, 
 }
 
 DownsampleImpl::DownsampleImpl(int64_t channels, int64_t pad) : padding(pad) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).stride(2).padding(pad)));
+  conv = register_module("conv", Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).stride(2).padding(pad)));
 }
 
 torch::Tensor DownsampleImpl::forward(const torch::Tensor& x) {
@@ -96,7 +96,7 @@ torch::Tensor DownsampleImpl::forward(const torch::Tensor& x) {
 }
 
 UpsampleImpl::UpsampleImpl(int64_t channels) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
+  conv = register_module("conv", Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
 }
 
 torch::Tensor UpsampleImpl::forward(const torch::Tensor& x, const std::vector<int64_t>& size) {

@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "vdm/nn/conv2d.h"
+
 namespace vdm::nn {
 
 struct ResnetBlockOptions {
@@ -31,7 +33,7 @@ class ResnetBlockImpl : public torch::nn::Module {
 
   ResnetBlockOptions options;
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
+  Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
   torch::nn::Linear time_emb_proj{nullptr};
   torch::nn::Dropout dropout{nullptr};
 };
@@ -56,7 +58,7 @@ class DownsampleImpl : public torch::nn::Module {
   DownsampleImpl(int64_t channels, int64_t padding = 1);
   torch::Tensor forward(const torch::Tensor& x);  // [N, C, H, W] -> [N, C, ceil(H/2), ceil(W/2)]
   int64_t padding;
-  torch::nn::Conv2d conv{nullptr};
+  Conv2d conv{nullptr};
 };
 TORCH_MODULE(Downsample);
 
@@ -65,7 +67,7 @@ class UpsampleImpl : public torch::nn::Module {
  public:
   explicit UpsampleImpl(int64_t channels);
   torch::Tensor forward(const torch::Tensor& x, const std::vector<int64_t>& size = {});
-  torch::nn::Conv2d conv{nullptr};
+  Conv2d conv{nullptr};
 };
 TORCH_MODULE(Upsample);
 
