@@ -3,7 +3,7 @@
 
 Two subcommands:
 
-  prepare --config small|full --out DIR [--frames 8 --size 32 --text-len 77 --seed 0]
+  prepare --config small|full --out DIR [--frames 8 --size 32 --text-len 77 --seed 0] [--inputs-only NAME]
       Builds a UNet3DConditionModel with diffusers' default initialisation from a fixed seed
       (plus seeded random values for the layers diffusers zero-initialises, so that every
       path shows in the output), saves it with save_pretrained (safetensors, one file) to
@@ -90,6 +90,11 @@ def prepare(args):
     from diffusers import UNet3DConditionModel
     from safetensors.torch import save_file
     spec = CONFIGS[args.config]
+    if args.inputs_only:
+        # Only another input file for an existing model (the full model's training step runs
+        # on a smaller input than its forward).
+        write_inputs(args, spec, os.path.join(args.out, args.inputs_only))
+        return
     torch.manual_seed(args.seed)
     model = UNet3DConditionModel(in_channels=4, out_channels=4, sample_size=args.size, **spec)
     g = torch.Generator().manual_seed(args.seed + 1)
@@ -103,16 +108,21 @@ def prepare(args):
     os.makedirs(args.out, exist_ok=True)
     model.save_pretrained(os.path.join(args.out, "model"), safe_serialization=True, max_shard_size="100GB")
     del model
+    shape = write_inputs(args, spec, os.path.join(args.out, "inputs.safetensors"))
+    print(json.dumps({"prepared": args.config, "params": params, "out": args.out, "shape": list(shape),
+                      "text": [args.text_len, spec["cross_attention_dim"]]}))
+
+
+def write_inputs(args, spec, path):
+    from safetensors.torch import save_file
     g = torch.Generator().manual_seed(args.seed + 2)
     shape = (args.batch, 4, args.frames, args.size, args.size)
     sample = torch.randn(shape, generator=g)
     context = torch.randn((args.batch, args.text_len, spec["cross_attention_dim"]), generator=g)
     target = torch.randn(shape, generator=g)
     timestep = torch.tensor([500 + 17 * i for i in range(args.batch)], dtype=torch.int64)
-    save_file({"sample": sample, "timestep": timestep, "encoder_hidden_states": context, "target": target},
-              os.path.join(args.out, "inputs.safetensors"))
-    print(json.dumps({"prepared": args.config, "params": params, "out": args.out, "shape": list(shape),
-                      "text": [args.text_len, spec["cross_attention_dim"]]}))
+    save_file({"sample": sample, "timestep": timestep, "encoder_hidden_states": context, "target": target}, path)
+    return shape
 
 
 def run(args):
@@ -332,6 +342,7 @@ def main():
     pp.add_argument("--size", type=int, default=32)
     pp.add_argument("--text-len", type=int, default=77)
     pp.add_argument("--seed", type=int, default=0)
+    pp.add_argument("--inputs-only", metavar="NAME", help="write only an inputs file NAME into --out")
     pr = sub.add_parser("run")
     pr.add_argument("--model", required=True)
     pr.add_argument("--inputs", required=True)

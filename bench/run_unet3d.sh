@@ -11,7 +11,9 @@
 #   ITERS_SMALL [3]   timed iterations per process at the small config (after 1 warm-up)
 #   ITERS_FULL [1]    timed iterations per process at the full config (after 1 warm-up)
 #   FULL_TRAIN [0]    1: also time the full config's training step (forward + backward, no optimizer,
-#                     1 round, no warm-up: ~2 x 11 GB of weights and gradients plus activations)
+#                     1 round, 1 warm-up: 11.3 GB of weights and gradients plus activations per process)
+#   TRAIN_FRAMES [4], TRAIN_SIZE [16]  the full training step's input (frames, latent size): smaller
+#                     than the forward's so that one process fits in 24 GB
 #   WORK [/tmp/vdm_bench]  models (the full one is 5.6 GB), inputs, outputs, results
 #   BUILD [build]     CMake build folder holding bench_unet3d
 #   UPDATE_DOCS [0]   1: replace the table between the unet3d markers in docs/bench.md
@@ -26,6 +28,8 @@ ROUNDS=${ROUNDS:-3}
 ITERS_SMALL=${ITERS_SMALL:-3}
 ITERS_FULL=${ITERS_FULL:-1}
 FULL_TRAIN=${FULL_TRAIN:-0}
+TRAIN_FRAMES=${TRAIN_FRAMES:-4}
+TRAIN_SIZE=${TRAIN_SIZE:-16}
 WORK=${WORK:-/tmp/vdm_bench}
 BUILD=${BUILD:-build}
 BIN="$BUILD/bench_unet3d"
@@ -71,6 +75,12 @@ bench_config() {
     --reference "$dir/out_vdm_f32.safetensors" --reference "$dir/out_eager_f32.safetensors"
   if [ "$train_rounds" -gt 0 ]; then
     log "$config: train step (optimizer: $optimizer), $train_rounds rounds, warm-up $train_warmup + $train_iters timed"
+    if [ "$config" = full ]; then
+      local train_inputs="inputs_train_${TRAIN_FRAMES}x${TRAIN_SIZE}.safetensors"
+      [ -f "$dir/$train_inputs" ] || "${PY[@]}" prepare --config full --out "$dir" --frames "$TRAIN_FRAMES" \
+        --size "$TRAIN_SIZE" --inputs-only "$train_inputs" >&2
+      m=(--model "$dir/model" --inputs "$dir/$train_inputs" --threads "$THREADS")
+    fi
     for _ in $(seq 1 "$train_rounds"); do
       record "$config" "$BIN" "${m[@]}" --mode train --optimizer "$optimizer" --warmup "$train_warmup" --iters "$train_iters"
       record "$config" "${PY[@]}" run "${m[@]}" --mode train --optimizer "$optimizer" --warmup "$train_warmup" --iters "$train_iters"
@@ -81,7 +91,7 @@ bench_config() {
 log "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS"
 case "$WHICH" in
   small | all) bench_config small "$ITERS_SMALL" adamw "$ROUNDS" 1 "$ITERS_SMALL" ;;&
-  full | all) bench_config full "$ITERS_FULL" none "$FULL_TRAIN" 0 1 ;;
+  full | all) bench_config full "$ITERS_FULL" none "$FULL_TRAIN" 1 1 ;;
   small) ;;
   *) echo "usage: $0 [small|full|all]" >&2; exit 2 ;;
 esac
@@ -92,7 +102,7 @@ for c in small full; do [ -s "$WORK/unet3d_$c.jsonl" ] && files+=("$WORK/unet3d_
 "${PY[@]}" report "${files[@]}" --markdown "$WORK/unet3d.md"
 {
   echo
-  echo "command: \`THREADS=$THREADS ROUNDS=$ROUNDS ITERS_SMALL=$ITERS_SMALL ITERS_FULL=$ITERS_FULL FULL_TRAIN=$FULL_TRAIN bench/run_unet3d.sh $WHICH\`; $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); vdm $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+local changes')"
+  echo "command: \`THREADS=$THREADS ROUNDS=$ROUNDS ITERS_SMALL=$ITERS_SMALL ITERS_FULL=$ITERS_FULL FULL_TRAIN=$FULL_TRAIN TRAIN_FRAMES=$TRAIN_FRAMES TRAIN_SIZE=$TRAIN_SIZE bench/run_unet3d.sh $WHICH\`; $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); vdm $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+local changes')"
 } >>"$WORK/unet3d.md"
 if [ "${UPDATE_DOCS:-0}" = 1 ] && grep -q '<!-- unet3d:begin -->' docs/bench.md; then
   /usr/bin/python3 - "$WORK/unet3d.md" docs/bench.md <<'EOF'

@@ -150,7 +150,7 @@ TEST(UNet3D, CheckpointRoundTripIsBitIdentical) {
 }
 
 // At 16x16 and above the 3x3 convolutions of an inference forward on the CPU run as Winograd
-// convolutions (vdm/nn/conv2d.h): the whole network stays within rounding of LibTorch's direct
+// convolutions and the temporal ones through oneDNN (vdm/nn/conv2d.h): the whole network stays within rounding of LibTorch's direct
 // convolutions, and is deterministic (a loaded copy gives the same bits).
 TEST(UNet3D, WinogradConvolutionsAgreeWithDirectOnesThroughTheNetwork) {
   if (!vdm::nn::winograd_available()) GTEST_SKIP() << "no oneDNN Winograd convolution in this build or CPU";
@@ -161,8 +161,10 @@ TEST(UNet3D, WinogradConvolutionsAgreeWithDirectOnesThroughTheNetwork) {
   vdm::nn::set_onednn_enabled(false);
   const auto direct = unet->forward(in.x, in.t, in.ctx);
   vdm::nn::set_onednn_enabled(true);
+  const auto frames_convs = vdm::nn::frames_conv_onednn_count();
   const auto winograd = unet->forward(in.x, in.t, in.ctx);
   EXPECT_TRUE(unet->conv_in->last_forward_was_winograd());
+  EXPECT_GT(vdm::nn::frames_conv_onednn_count(), frames_convs);  // the temporal convs at 16x16
   const double err = max_diff(winograd, direct) / direct.abs().max().item<double>();
   EXPECT_LT(err, 1e-5);
   EXPECT_GT(err, 0.0);  // the path was taken: rounding differs

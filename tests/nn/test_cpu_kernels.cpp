@@ -123,6 +123,36 @@ TEST(Conv2d, GradientsSmallImagesStridesFloat64AndTheSwitchUseLibTorch) {
 }
 
 
+TEST(FramesConv, MatchesLibTorchsConvolutionOverFrames) {
+  torch::manual_seed(5);
+  const auto weight = torch::randn({12, 8, 3, 1}) * 0.2, bias = torch::randn({12});
+  const auto reference = [&](const torch::Tensor& x, const torch::Tensor& b) {
+    return F::conv2d(x, weight, F::Conv2dFuncOptions().bias(b).padding({1, 0}));
+  };
+  const auto x = torch::randn({2, 8, 5, 300});  // 5 frames of 300 pixels
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& b : {bias, torch::Tensor()}) {
+      const auto before = frames_conv_onednn_count();
+      const auto y = frames_conv3x1(x, weight, b);
+      EXPECT_EQ(frames_conv_onednn_count(), before + (onednn_built() ? 1 : 0));
+      EXPECT_LT(relative_error(y, reference(x, b)), 1e-6);
+    }
+    // Below kFramesConvMinPixels, or switched off: LibTorch's, exactly.
+    const auto before = frames_conv_onednn_count();
+    const auto small = torch::randn({2, 8, 5, 64});
+    EXPECT_TRUE(torch::equal(frames_conv3x1(small, weight, bias), reference(small, bias)));
+    set_onednn_enabled(false);
+    EXPECT_TRUE(torch::equal(frames_conv3x1(x, weight, bias), reference(x, bias)));
+    set_onednn_enabled(true);
+    EXPECT_EQ(frames_conv_onednn_count(), before);
+  }
+  const auto w = weight.clone().requires_grad_(true);
+  const auto y = frames_conv3x1(x, w, bias);  // gradients needed: LibTorch's
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_TRUE(torch::equal(y, reference(x, bias)));
+}
+
 TEST(OnednnLinear, MatchesLibTorchsProductOnEveryLayout) {
   torch::manual_seed(3);
   torch::nn::Linear with_bias(64, 128), without_bias(torch::nn::LinearOptions(64, 128).bias(false));

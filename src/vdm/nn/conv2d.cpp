@@ -3,6 +3,9 @@
 #include "vdm/nn/onednn.h"
 
 #include <array>
+#include <atomic>
+#include <map>
+#include <tuple>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -62,15 +65,81 @@ struct WinogradState {
   bool unsupported = false;  // oneDNN had no Winograd primitive for this layer
 };
 
+namespace {
+
+std::atomic<uint64_t> g_frames_conv_count{0};
+
+// The direct convolution over frames on plain layouts (see frames_conv3x1); cached per shape.
+// Returns an undefined tensor where oneDNN has no implementation.
+torch::Tensor onednn_frames_conv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  RECORD_FUNCTION("vdm::onednn_frames_conv", std::vector<c10::IValue>({x}));  // named in profiles
+  const int64_t b = x.size(0), c = x.size(1), f = x.size(2), p = x.size(3), oc = weight.size(0);
+  const bool has_bias = bias.defined();
+  const auto f32 = memory::data_type::f32;
+  const memory::desc src({b, c, f, p}, f32, Tag::nchw), dst({b, oc, f, p}, f32, Tag::nchw);
+  const memory::desc weights({oc, c, 3, 1}, f32, Tag::oihw);
+  const memory::desc bias_desc = has_bias ? memory::desc({oc}, f32, Tag::x) : memory::desc();
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+  thread_local std::map<Key, dnnl::convolution_forward> primitives;  // per thread, as in linear.cpp
+  const Key key{b, c, f, p, oc, has_bias};
+  auto it = primitives.find(key);
+  if (it == primitives.end()) {
+    if (primitives.size() >= 256) primitives.clear();
+    try {
+      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                           src, weights, bias_desc, dst, {1, 1}, {1, 0}, {1, 0});
+      it = primitives.emplace(key, dnnl::convolution_forward({desc, cpu_engine()})).first;
+    } catch (const dnnl::error&) {
+      return {};
+    }
+  }
+  auto& engine = cpu_engine();
+  auto out = torch::empty({b, oc, f, p}, x.options());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(src, engine, x.data_ptr())},
+                                       {DNNL_ARG_WEIGHTS, memory(weights, engine, weight.data_ptr())},
+                                       {DNNL_ARG_DST, memory(dst, engine, out.data_ptr())}};
+  if (has_bias) args.emplace(DNNL_ARG_BIAS, memory(bias_desc, engine, bias.data_ptr()));
+  dnnl::stream stream(engine);
+  it->second.execute(stream, args);
+  stream.wait();
+  return out;
+}
+
+}  // namespace
+
 bool winograd_available() {
   static const bool available = winograd_descriptor(1, 16, 16, 16, 16, true).has_value();
   return available;
 }
 
+torch::Tensor frames_conv3x1(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const bool needs_grad = torch::GradMode::is_enabled() &&
+                          (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  if (!needs_grad && onednn_enabled() && x.dim() == 4 && x.size(3) >= kFramesConvMinPixels && x.device().is_cpu() &&
+      x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 && weight.dim() == 4 &&
+      weight.size(2) == 3 && weight.size(3) == 1 && weight.size(1) == x.size(1) && x.is_contiguous() &&
+      weight.is_contiguous() && (!bias.defined() || (bias.is_contiguous() && bias.scalar_type() == torch::kFloat32))) {
+    auto out = onednn_frames_conv(x, weight, bias);
+    if (out.defined()) {
+      g_frames_conv_count.fetch_add(1, std::memory_order_relaxed);
+      return out;
+    }
+  }
+  return torch::nn::functional::conv2d(x, weight, torch::nn::functional::Conv2dFuncOptions().bias(bias).padding({1, 0}));
+}
+
+uint64_t frames_conv_onednn_count() { return g_frames_conv_count.load(); }
+
 #else  // !VDM_WITH_DNNL
 
 struct WinogradState {};
 bool winograd_available() { return false; }
+
+torch::Tensor frames_conv3x1(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return torch::nn::functional::conv2d(x, weight, torch::nn::functional::Conv2dFuncOptions().bias(bias).padding({1, 0}));
+}
+
+uint64_t frames_conv_onednn_count() { return 0; }
 
 #endif
 

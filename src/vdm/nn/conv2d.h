@@ -43,6 +43,19 @@ class Conv2dImpl : public torch::nn::Conv2dImpl {
 };
 TORCH_MODULE(Conv2d);
 
+// The temporal 3x1x1 convolution of x [B, C, F, P] (P = H x W pixels, zero padding of one frame
+// at each end) with weight [C_out, C, 3, 1] and bias [C_out] or undefined: LibTorch's conv2d,
+// except without autograd in float32 on the CPU at P >= kFramesConvMinPixels, where oneDNN's
+// direct convolution runs on the plain layouts as they are. LibTorch reorders the input, the
+// output and the weights into oneDNN's blocked layouts at every call: on ModelScope's shapes
+// the plain path took 27 instead of 48 ms at 32x32 and 25 instead of 28 ms at 16x16 (320 and
+// 640 channels, 8 frames), and lost at 8x8 (29 against 25 ms), hence the threshold.
+torch::Tensor frames_conv3x1(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+inline constexpr int64_t kFramesConvMinPixels = 16 * 16;
+
+// How many convolutions this process ran through oneDNN's plain-layout path (for tests).
+uint64_t frames_conv_onednn_count();
+
 // This build has oneDNN and this CPU has a Winograd convolution in it (AVX-512).
 bool winograd_available();
 // The smallest H x W that takes the Winograd path.

@@ -44,14 +44,14 @@ torch::nn::Sequential temporal_stage(int64_t channels, int64_t groups, double dr
 // One stage on x [B, C, F, H, W]. Its 3x1x1 convolution runs as the equal 3x1 2D convolution of
 // x viewed as [B, C, F, H W] with the same weights viewed [C, C, 3, 1]: LibTorch 1.13 sends 3D
 // convolutions to its unfold-and-multiply fallback and 2D ones to oneDNN, 1.1 to 2.5 times
-// faster here (forward and backward; bench/ measured it on this U-Net's shapes).
+// faster here (forward and backward; bench/ measured it on this U-Net's shapes). Inference at
+// 16x16 and above goes further, to oneDNN on plain layouts (frames_conv3x1, vdm/nn/conv2d.h).
 torch::Tensor temporal_stage_forward(torch::nn::Sequential& stage, torch::Tensor x) {
   for (auto& module : *stage) {
     if (auto* conv = module.ptr()->as<torch::nn::Conv3dImpl>()) {
       const int64_t b = x.size(0), c = x.size(1), f = x.size(2), h = x.size(3), w = x.size(4);
       const auto& weight = conv->weight;  // [C_out, C_in, 3, 1, 1]
-      x = F::conv2d(x.reshape({b, c, f, h * w}), weight.view({weight.size(0), weight.size(1), 3, 1}),
-                    F::Conv2dFuncOptions().bias(conv->bias).padding({1, 0}))
+      x = frames_conv3x1(x.reshape({b, c, f, h * w}), weight.view({weight.size(0), weight.size(1), 3, 1}), conv->bias)
               .view({b, weight.size(0), f, h, w});
     } else {
       x = module.forward(x);
