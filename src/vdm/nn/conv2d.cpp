@@ -13,7 +13,7 @@
 #include <ATen/record_function.h>
 
 #if VDM_WITH_DNNL
-#include <oneapi/dnnl/dnnl.hpp>
+#include "vdm/nn/onednn_plain.h"
 #endif
 
 namespace vdm::nn {
@@ -25,11 +25,7 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using onednn::cpu_engine;
 
 memory::dims dims_of(at::IntArrayRef sizes) { return memory::dims(sizes.begin(), sizes.end()); }
 
@@ -93,15 +89,8 @@ torch::Tensor onednn_frames_conv(const torch::Tensor& x, const torch::Tensor& we
       return {};
     }
   }
-  auto& engine = cpu_engine();
   auto out = torch::empty({b, oc, f, p}, x.options());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(src, engine, x.data_ptr())},
-                                       {DNNL_ARG_WEIGHTS, memory(weights, engine, weight.data_ptr())},
-                                       {DNNL_ARG_DST, memory(dst, engine, out.data_ptr())}};
-  if (has_bias) args.emplace(DNNL_ARG_BIAS, memory(bias_desc, engine, bias.data_ptr()));
-  dnnl::stream stream(engine);
-  it->second.execute(stream, args);
-  stream.wait();
+  onednn::execute(it->second, src, x, weights, weight, dst, out, bias_desc, bias);
   return out;
 }
 

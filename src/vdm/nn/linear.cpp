@@ -10,7 +10,8 @@
 
 #if VDM_WITH_DNNL
 #include <map>
-#include <oneapi/dnnl/dnnl.hpp>
+
+#include "vdm/nn/onednn_plain.h"
 #endif
 
 namespace vdm::nn {
@@ -26,17 +27,13 @@ uint64_t onednn_linear_count() { return g_onednn_linear_count.load(); }
 namespace {
 
 using dnnl::memory;
+using onednn::cpu_engine;
 
 // Primitives by problem (M, K, N, the input's row stride, bias); a U-Net forward has a few
 // dozen distinct ones, reused at every step. One cache per thread: primitives are not shared
 // between threads that might execute them at once.
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool>;
 constexpr size_t kMaxCachedPrimitives = 512;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 // x2d: [M, K] with unit column stride; weight: [N, K] contiguous (LibTorch's layout, read by
 // oneDNN as the K x N matrix in "ba" order: no copy); bias: [N] or undefined. Returns an
@@ -64,14 +61,7 @@ torch::Tensor onednn_matmul(const torch::Tensor& x2d, const torch::Tensor& weigh
     }
   }
   auto out = torch::empty({m, n}, x2d.options());
-  auto& engine = cpu_engine();
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(src, engine, x2d.data_ptr())},
-                                       {DNNL_ARG_WEIGHTS, memory(weights, engine, weight.data_ptr())},
-                                       {DNNL_ARG_DST, memory(dst, engine, out.data_ptr())}};
-  if (has_bias) args.emplace(DNNL_ARG_BIAS, memory(bias_desc, engine, bias.data_ptr()));
-  dnnl::stream stream(engine);
-  it->second.execute(stream, args);
-  stream.wait();
+  onednn::execute(it->second, src, x2d, weights, weight, dst, out, bias_desc, bias);
   return out;
 }
 

@@ -1,8 +1,11 @@
 #include "vdm/nn/onednn.h"
 
+#include "vdm/nn/onednn_plain.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 namespace vdm::nn {
 
@@ -25,5 +28,30 @@ bool onednn_enabled() {
 void set_onednn_enabled(bool enabled) { g_enabled.store(enabled ? 1 : 0); }
 
 bool onednn_built() { return VDM_WITH_DNNL != 0; }
+
+#if VDM_WITH_DNNL
+namespace onednn {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+void execute(const dnnl::primitive& primitive, const dnnl::memory::desc& src_desc, const torch::Tensor& src,
+             const dnnl::memory::desc& weights_desc, const torch::Tensor& weights,
+             const dnnl::memory::desc& dst_desc, torch::Tensor& dst, const dnnl::memory::desc& bias_desc,
+             const torch::Tensor& bias) {
+  auto& engine = cpu_engine();
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(src_desc, engine, src.data_ptr())},
+                                             {DNNL_ARG_WEIGHTS, dnnl::memory(weights_desc, engine, weights.data_ptr())},
+                                             {DNNL_ARG_DST, dnnl::memory(dst_desc, engine, dst.data_ptr())}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_desc, engine, bias.data_ptr()));
+  dnnl::stream stream(engine);
+  primitive.execute(stream, args);
+  stream.wait();
+}
+
+}  // namespace onednn
+#endif
 
 }  // namespace vdm::nn
