@@ -1,23 +1,22 @@
 #include "vdm/nn/conv2d.h"
 
-#include "vdm/nn/onednn.h"
+#include <ATen/record_function.h>
 
 #include <array>
 #include <atomic>
 #include <map>
-#include <tuple>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
-#include <ATen/record_function.h>
+#include "vdm/nn/onednn.h"
 
 #if VDM_WITH_DNNL
 #include "vdm/nn/onednn_plain.h"
 #endif
 
 namespace vdm::nn {
-
 
 #if VDM_WITH_DNNL
 
@@ -101,22 +100,6 @@ bool winograd_available() {
   return available;
 }
 
-torch::Tensor frames_conv3x1(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const bool needs_grad = torch::GradMode::is_enabled() &&
-                          (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  if (!needs_grad && onednn_enabled() && x.dim() == 4 && x.size(3) >= kFramesConvMinPixels && x.device().is_cpu() &&
-      x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 && weight.dim() == 4 &&
-      weight.size(2) == 3 && weight.size(3) == 1 && weight.size(1) == x.size(1) && x.is_contiguous() &&
-      weight.is_contiguous() && (!bias.defined() || (bias.is_contiguous() && bias.scalar_type() == torch::kFloat32))) {
-    auto out = onednn_frames_conv(x, weight, bias);
-    if (out.defined()) {
-      g_frames_conv_count.fetch_add(1, std::memory_order_relaxed);
-      return out;
-    }
-  }
-  return torch::nn::functional::conv2d(x, weight, torch::nn::functional::Conv2dFuncOptions().bias(bias).padding({1, 0}));
-}
-
 uint64_t frames_conv_onednn_count() { return g_frames_conv_count.load(); }
 
 #else  // !VDM_WITH_DNNL
@@ -124,13 +107,23 @@ uint64_t frames_conv_onednn_count() { return g_frames_conv_count.load(); }
 struct WinogradState {};
 bool winograd_available() { return false; }
 
-torch::Tensor frames_conv3x1(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return torch::nn::functional::conv2d(x, weight, torch::nn::functional::Conv2dFuncOptions().bias(bias).padding({1, 0}));
-}
-
 uint64_t frames_conv_onednn_count() { return 0; }
 
 #endif
+
+torch::Tensor frames_conv3x1(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+#if VDM_WITH_DNNL
+  if (x.dim() == 4 && x.size(3) >= kFramesConvMinPixels && x.is_contiguous() && weight.dim() == 4 &&
+      weight.size(2) == 3 && weight.size(3) == 1 && weight.size(1) == x.size(1) && onednn_may_run(x, weight, bias)) {
+    auto out = onednn_frames_conv(x, weight, bias);
+    if (out.defined()) {
+      g_frames_conv_count.fetch_add(1, std::memory_order_relaxed);
+      return out;
+    }
+  }
+#endif
+  return torch::nn::functional::conv2d(x, weight, torch::nn::functional::Conv2dFuncOptions().bias(bias).padding({1, 0}));
+}
 
 Conv2dImpl::Conv2dImpl(const torch::nn::Conv2dOptions& options) : torch::nn::Conv2dImpl(options) {}
 
@@ -144,15 +137,8 @@ bool Conv2dImpl::winograd_applies(const torch::Tensor& x) const {
                           (*o.stride())[1] == 1 && one_pixel_padding && (*o.dilation())[0] == 1 &&
                           (*o.dilation())[1] == 1 && o.groups() == 1 &&
                           torch::enumtype::get_enum_name(o.padding_mode()) == "kZeros";
-  if (!shape_fits || x.dim() != 4 || !x.device().is_cpu() || x.scalar_type() != torch::kFloat32 ||
-      !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat32 ||
-      x.size(2) * x.size(3) < kWinogradMinPixels) {
-    return false;
-  }
-  const bool needs_grad =
-      torch::GradMode::is_enabled() &&
-      (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  return !needs_grad && onednn_enabled() && winograd_available();
+  return shape_fits && x.dim() == 4 && x.size(2) * x.size(3) >= kWinogradMinPixels &&
+         onednn_may_run(x, weight, bias) && winograd_available();
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {

@@ -66,16 +66,8 @@ torch::Tensor onednn_matmul(const torch::Tensor& x2d, const torch::Tensor& weigh
 }
 
 bool takes_onednn_path(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  if (x.dim() < 2 || !x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || !weight.device().is_cpu() ||
-      weight.scalar_type() != torch::kFloat32 || !weight.is_contiguous() ||
-      (bias.defined() && (bias.scalar_type() != torch::kFloat32 || !bias.is_contiguous()))) {
-    return false;
-  }
-  const double flops = 2.0 * static_cast<double>(x.numel()) * static_cast<double>(weight.size(0));
-  if (flops < kOnednnMinFlops || x.size(-1) != weight.size(1)) return false;
-  const bool needs_grad = torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() ||
-                                                             (bias.defined() && bias.requires_grad()));
-  return !needs_grad && onednn_enabled();
+  if (x.dim() < 2 || x.size(-1) != weight.size(1) || !onednn_may_run(x, weight, bias)) return false;
+  return 2.0 * static_cast<double>(x.numel()) * static_cast<double>(weight.size(0)) >= kOnednnMinFlops;
 }
 
 }  // namespace

@@ -27,6 +27,16 @@ bool onednn_enabled() {
 
 void set_onednn_enabled(bool enabled) { g_enabled.store(enabled ? 1 : 0); }
 
+bool onednn_may_run(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const auto f32_cpu = [](const torch::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat32; };
+  if (!onednn_enabled() || !f32_cpu(x) || !f32_cpu(weight) || !weight.is_contiguous() ||
+      (bias.defined() && (!f32_cpu(bias) || !bias.is_contiguous()))) {
+    return false;
+  }
+  return !torch::GradMode::is_enabled() ||
+         !(x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+}
+
 bool onednn_built() { return VDM_WITH_DNNL != 0; }
 
 #if VDM_WITH_DNNL
