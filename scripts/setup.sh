@@ -13,6 +13,8 @@ packages=(
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   # oneDNN's headers (LibTorch already runs on its library): Winograd convolutions on the CPU
   libdnnl-dev
+  # SLEEF's headers (LibTorch already runs on libsleef3): the AVX-512 softmax of CPU attention
+  libsleef-dev
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # video I/O through FFmpeg's libraries

@@ -31,6 +31,20 @@ TEST(Runtime, BlasIsNotTheReferenceImplementation) {
   std::printf("BLAS: %s, float32 512x512 matmul: %.1f GFLOP/s\n", blas.c_str(), best);
 }
 
+// vdm's own at::parallel_for loops (CPU attention above all) split over threads only when the
+// library is compiled with OpenMP; without it they silently ran on one thread.
+TEST(Runtime, ParallelLoopsRunOnEveryThreadInGccBuilds) {
+  vdm::set_threads(2);
+#if defined(__GNUC__) && !defined(__clang__)
+  EXPECT_EQ(vdm::parallel_loop_threads(), 2) << "vdm was compiled without OpenMP (CMakeLists.txt links OpenMP::OpenMP_CXX)";
+#else
+  EXPECT_GE(vdm::parallel_loop_threads(), 1);  // clang builds keep vdm's loops serial (CMakeLists.txt)
+#endif
+  vdm::set_threads(1);
+  EXPECT_EQ(vdm::parallel_loop_threads(), 1);
+  vdm::set_threads(0);
+}
+
 TEST(Runtime, ThreadsDefaultToEveryCore) {
   EXPECT_EQ(vdm::set_threads(0), vdm::available_cores());
   EXPECT_EQ(torch::get_num_threads(), vdm::available_cores());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vdm/core/error.h"
+#include "vdm/core/softmax_rows.h"
 #include "vdm/core/torch_compat.h"
 
 namespace vdm {
@@ -85,6 +86,26 @@ torch::Tensor block_scores(const torch::Tensor& qs, const torch::Tensor& kt, con
   return s;
 }
 
+// The softmax of a block of scores [gn, rn, Lk] through the AVX-512 kernel (core/softmax_rows.h)
+// when it can run: float32, contiguous, on the CPU. In place: s <- exp(s - rowmax), divided by
+// the row sums when `normalize`; returns the row sums [gn, rn, 1]. Undefined (s untouched)
+// otherwise, and the caller takes LibTorch's softmax.
+torch::Tensor exp_rows_(torch::Tensor& s, bool normalize) {
+  if (!kernels::softmax_rows_available() || !s.is_cpu() || s.scalar_type() != torch::kFloat32 || !s.is_contiguous()) {
+    return {};
+  }
+  const int64_t len = s.size(-1), rows = s.numel() / std::max<int64_t>(len, 1);
+  auto sums = torch::empty({s.size(0), s.size(1), 1}, s.options());
+  kernels::softmax_rows(s.data_ptr<float>(), rows, len, len, sums.data_ptr<float>(), normalize);
+  return sums;
+}
+
+// softmax(s) over the last dim: in place through the kernel, else LibTorch's.
+torch::Tensor softmax_(torch::Tensor s) {
+  if (exp_rows_(s, /*normalize=*/true).defined()) return s;
+  return torch::softmax(s, -1);
+}
+
 torch::Tensor attention_forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const torch::Tensor& bias, int64_t budget) {
   const int64_t g = q.size(0), lq = q.size(1), lk = k.size(1);
@@ -95,9 +116,16 @@ torch::Tensor attention_forward(const torch::Tensor& q, const torch::Tensor& k, 
   for_each_task(plan.group_tasks() * plan.row_tasks(), [&](int64_t task) {
     const int64_t g0 = (task / plan.row_tasks()) * plan.groups, r0 = (task % plan.row_tasks()) * plan.rows;
     const int64_t gn = std::min(plan.groups, g - g0), rn = std::min(plan.rows, lq - r0);
-    const auto p = torch::softmax(block_scores(qs, kt, bias, g0, gn, r0, rn), -1);
+    auto s = block_scores(qs, kt, bias, g0, gn, r0, rn);
     auto slot = block(out, g0, gn, r0, rn);
-    torch::bmm_out(slot, p, v.narrow(0, g0, gn));
+    if (const auto sums = exp_rows_(s, /*normalize=*/false); sums.defined()) {
+      // Unnormalised probabilities times v, then each output row divided by its sum: the
+      // division touches Dv values per row instead of Lk.
+      torch::bmm_out(slot, s, v.narrow(0, g0, gn));
+      slot.div_(sums);
+    } else {
+      torch::bmm_out(slot, torch::softmax(s, -1), v.narrow(0, g0, gn));
+    }
   });
   return out;
 }
@@ -127,7 +155,7 @@ tensor_list attention_backward(const torch::Tensor& q, const torch::Tensor& k, c
     const auto k_g = k.narrow(0, g0, gn);
     for (int64_t r0 = 0; r0 < lq; r0 += plan.rows) {
       const int64_t rn = std::min(plan.rows, lq - r0);
-      const auto p = torch::softmax(block_scores(qs, kt, bias, g0, gn, r0, rn), -1);  // [gn, rn, Lk]
+      const auto p = softmax_(block_scores(qs, kt, bias, g0, gn, r0, rn));  // [gn, rn, Lk]
       const auto d_out_b = block(d_out, g0, gn, r0, rn);
       dv_g.baddbmm_(p.transpose(1, 2), d_out_b);
       auto ds = torch::bmm(d_out_b, vt.narrow(0, g0, gn));  // dP

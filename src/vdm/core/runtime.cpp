@@ -5,7 +5,10 @@
 #include <malloc.h>
 #endif
 
+#include <ATen/Parallel.h>
+
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -35,6 +38,19 @@ bool configure_allocator() {
 #else
   return false;
 #endif
+}
+
+int parallel_loop_threads() {
+  // One chunk per thread, each naming the thread it ran on. at::parallel_for is inlined here,
+  // so this measures how this library was compiled, not how LibTorch was.
+  const int64_t threads = at::get_num_threads();
+  std::mutex mutex;
+  std::set<int> seen;
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    seen.insert(at::get_thread_num());
+  });
+  return static_cast<int>(seen.size());
 }
 
 int set_threads(int n) {

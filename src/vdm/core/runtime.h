@@ -22,6 +22,12 @@ int set_threads(int n);
 // benchmarks do. Returns false where the C library has no such controls (non-glibc).
 bool configure_allocator();
 
+// How many threads vdm's own parallel loops (at::parallel_for in its sources: CPU attention,
+// GEGLU, data rendering) actually run on: LibTorch's thread count when vdm was compiled with
+// OpenMP (GCC builds), 1 when it was not (those loops then run on the calling thread;
+// LibTorch's own operators are threaded either way).
+int parallel_loop_threads();
+
 // Cores this process may run on (sched_getaffinity), at least 1.
 int available_cores();
 
