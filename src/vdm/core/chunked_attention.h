@@ -1,7 +1,8 @@
 // Exact attention, softmax(q k^T / sqrt(Dh) + bias) v, computed a block of query rows at a
 // time, with its own backward that recomputes each block's scores instead of keeping them
 // (the memory-efficient schedule of FlashAttention, Dao et al. 2022, arXiv:2205.14135, Alg. 4,
-// written with LibTorch's bmm and softmax rather than one fused kernel).
+// written with LibTorch's bmm and a row softmax rather than one fused kernel; the softmax is
+// core/softmax_rows.h's AVX-512 one in float32 where the CPU has it, else LibTorch's).
 //
 // Why: LibTorch 1.13 has no fused attention on the CPU. The plain composition writes the whole
 // [G, Lq, Lk] score matrix to memory and reads it back three times (softmax, then P v; in
