@@ -238,6 +238,55 @@ TEST(Trainer, InitStartsFromAnotherModelsWeightsAndKeepsNewPartsFresh) {
   }
 }
 
+// train.init_drop: a fine-tune that replaces a part (the relative frame bias by a sinusoidal
+// frame embedding) leaves that part of the file out by name; without the entry the file's
+// extra tensors are an error, and an entry that matches nothing is one too (a typo).
+TEST(Trainer, InitDropLeavesOutTheNamedTensorsOfTheFile) {
+  vdm::test::TempDir dir;
+  auto base = tiny_run_config();
+  base.model.unet.frame_position = "relative";
+  TrainerOptions options;
+  options.run_dir = dir.file("base");
+  Trainer first(base, tiny_data(base), options);
+  first.run(1);
+  const auto source = load_text_video_model(dir.file("base/model.safetensors"));
+  size_t biases = 0;
+  for (const auto& [name, t] : source.state()) biases += name.find("rel_pos_bias") != std::string::npos;
+  ASSERT_GT(biases, 0u);
+
+  auto config = base;
+  config.model.unet.frame_position = "sinusoidal";
+  config.train.init = dir.file("base/model.safetensors");
+  auto expect_error = [&](const RunConfig& c, const std::string& needle) {
+    try {
+      Trainer bad(c, tiny_data(c), {});
+      FAIL() << "accepted; expected an error with " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(config, "rel_pos_bias");  // the file's biases have nowhere to go
+
+  config.train.init_drop = {"rel_pos_bias"};
+  Trainer tuned(config, tiny_data(config), {});
+  std::map<std::string, torch::Tensor> after;
+  for (auto& [name, t] : tuned.model().state()) after.emplace(name, t);
+  size_t copied = 0;
+  for (const auto& [name, t] : source.state()) {
+    if (name.find("rel_pos_bias") != std::string::npos) {
+      EXPECT_EQ(after.count(name), 0u) << name;
+      continue;
+    }
+    ASSERT_TRUE(after.count(name)) << name;
+    EXPECT_TRUE(torch::equal(after.at(name), t)) << name;
+    ++copied;
+  }
+  EXPECT_EQ(copied + biases, source.state().size());
+
+  config.train.init_drop = {"rel_pos_bias", "no_such_tensor"};
+  expect_error(config, "no_such_tensor");
+}
+
 // A checkpoint with NaN or Inf weights is never written; the previous one stays.
 TEST(Trainer, RefusesToCheckpointNonFiniteWeights) {
   vdm::test::TempDir dir;

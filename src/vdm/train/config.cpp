@@ -59,6 +59,7 @@ io::Json TrainConfig::to_json() const {
   j["plot_every"] = plot_every;
   j["max_skipped_in_a_row"] = max_skipped_in_a_row;
   j["init"] = init;
+  j["init_drop"] = init_drop;
   j["t_bias_fraction"] = t_bias_fraction;
   j["t_bias_begin"] = t_bias_begin;
   j["t_bias_end"] = t_bias_end;
@@ -101,6 +102,7 @@ TrainConfig TrainConfig::from_json(const io::Json& j) {
   get("plot_every", c.plot_every);
   get("max_skipped_in_a_row", c.max_skipped_in_a_row);
   get("init", c.init);
+  get("init_drop", c.init_drop);
   get("t_bias_fraction", c.t_bias_fraction);
   get("t_bias_begin", c.t_bias_begin);
   get("t_bias_end", c.t_bias_end);

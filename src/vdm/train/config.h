@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "vdm/io/json.h"
 #include "vdm/train/text_video_model.h"
@@ -48,6 +49,10 @@ struct TrainConfig {
   // the fresh ones. Every tensor in it must match one of the model by name and shape; the
   // model's tensors it lacks (a part the config adds) keep their fresh initialisation.
   std::string init;
+  // Tensors of the init file to leave out, by name substring: the parts a fine-tune replaces
+  // (frame_position "relative" -> "sinusoidal" drops "rel_pos_bias"). Each entry must match
+  // at least one tensor of the file; every other tensor must still fit the model.
+  std::vector<std::string> init_drop;
   // Timestep bias (diffusion/loss.h): this fraction of each batch draws its noise level t from
   // [t_bias_begin, t_bias_end] instead of [0, 1] (t = 1: pure noise). A fine-tune that must
   // change what the model decides early in sampling (where an object goes) trains there.

@@ -30,7 +30,8 @@ const std::vector<std::string>& bookkeeping_fields() {
   // the first weights, which a checkpoint replaces (and runs from before it lack the field).
   static const std::vector<std::string> fields = {"steps",      "checkpoint_every", "keep_checkpoints",
                                                   "log_every",  "plot_every",       "precision",
-                                                  "gradient_checkpointing", "init"};
+                                                  "gradient_checkpointing", "init",
+                                                  "init_drop"};
   return fields;
 }
 
@@ -212,10 +213,17 @@ void Trainer::initialise_from(const std::string& path) {
   const auto source = load_text_video_model(path);  // a checkpoint's EMA weights
   std::map<std::string, torch::Tensor> target;
   for (auto& [name, t] : model_.state()) target.emplace(name, t);
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, dropped;
+  std::vector<bool> drop_used(config_.train.init_drop.size(), false);
   for (const auto& [name, t] : source.state()) {
+    bool drop = false;
+    for (size_t k = 0; k < config_.train.init_drop.size(); ++k) {
+      if (name.find(config_.train.init_drop[k]) != std::string::npos) drop = drop_used[k] = true;
+    }
     const auto it = target.find(name);
-    if (it == target.end()) {
+    if (drop) {
+      dropped.push_back(name);
+    } else if (it == target.end()) {
       problems.push_back(fmt::format("{} is not in the model", name));
     } else if (it->second.sizes() != t.sizes()) {
       problems.push_back(fmt::format("{} has shape [{}], the model's is [{}]", name, fmt::join(t.sizes(), ", "),
@@ -226,12 +234,16 @@ void Trainer::initialise_from(const std::string& path) {
       target.erase(it);
     }
   }
+  for (size_t k = 0; k < drop_used.size(); ++k) {
+    if (!drop_used[k]) problems.push_back(fmt::format("train.init_drop '{}' matches none of its tensors", config_.train.init_drop[k]));
+  }
   VDM_CHECK(problems.empty(), "train.init {}: its weights do not fit the model of this config: {}", path,
             fmt::join(problems, "; "));
   std::vector<std::string> fresh;
   for (const auto& [name, t] : target) fresh.push_back(name);
-  spdlog::info("weights from {}{}", path,
-               fresh.empty() ? std::string() : fmt::format("; fresh: {}", fmt::join(fresh, ", ")));
+  spdlog::info("weights from {}{}{}", path,
+               fresh.empty() ? std::string() : fmt::format("; fresh: {}", fmt::join(fresh, ", ")),
+               dropped.empty() ? std::string() : fmt::format("; left out: {}", fmt::join(dropped, ", ")));
 }
 
 void Trainer::plot_loss(const std::string& path) const {
