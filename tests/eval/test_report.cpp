@@ -60,5 +60,56 @@ TEST(EvalReport, TwoObjectsMatchByColour) {
   EXPECT_EQ(score(det, "a green circle moving left").extra_objects, 1);
 }
 
+// Direction diagnostics: the opposite of every direction is its time reverse (the negated
+// step), and the report separates "right axis, wrong way" from other misses.
+TEST(EvalReport, SeparatesTheOppositeDirectionFromOtherMisses) {
+  for (const auto& name : data::direction_names()) {
+    const auto opposite = data::opposite_direction(name);
+    const auto a = data::direction_step(data::direction_index(name));
+    const auto b = data::direction_step(data::direction_index(opposite));
+    EXPECT_EQ(a[0], -b[0]) << name;
+    EXPECT_EQ(a[1], -b[1]) << name;
+    EXPECT_EQ(data::opposite_direction(opposite), name);
+  }
+  EXPECT_EQ(data::opposite_direction("up-left"), "down-right");
+  EXPECT_THROW(data::opposite_direction("sideways"), Error);
+
+  auto moving = [](const std::string& direction) {
+    DetectedObject o;
+    o.colour = "red", o.shape = "circle", o.direction = direction;
+    o.velocity = {direction == "none" ? 0.0 : 0.5, 0.0};
+    o.present = o.stable = {true, true};
+    Detection det;
+    det.objects = {o};
+    return det;
+  };
+  EvalReport report;
+  report.add(score(moving("right"), "a red circle moving right"));   // right
+  report.add(score(moving("left"), "a red circle moving right"));    // opposite
+  report.add(score(moving("up"), "a red circle moving right"));      // another axis
+  report.add(score(moving("none"), "a red circle moving right"));    // still
+  report.add(score(Detection{}, "a red circle moving up-left"));     // nothing found
+  EXPECT_DOUBLE_EQ(report.direction_accuracy(), 0.2);
+  EXPECT_DOUBLE_EQ(report.axis_accuracy(), 0.4);
+  EXPECT_DOUBLE_EQ(report.opposite_rate(), 0.2);
+  EXPECT_DOUBLE_EQ(report.still_rate(), 0.2);
+  const auto& confusion = report.direction_confusion();
+  EXPECT_EQ(confusion.at({"right", "left"}), 1);
+  EXPECT_EQ(confusion.at({"right", "none"}), 1);
+  EXPECT_EQ(confusion.at({"up-left", "missing"}), 1);
+  const auto first = score(moving("left"), "a red circle moving right").objects[0];
+  EXPECT_EQ(first.detected_direction, "left");
+  EXPECT_DOUBLE_EQ(first.velocity[0], 0.5);
+
+  const auto table = report.direction_confusion_markdown();
+  EXPECT_NE(table.find("| right | 1 | 1 | 1 |"), std::string::npos) << table;  // left, right, up
+  EXPECT_NE(table.find("\n| up-left |"), std::string::npos) << table;
+  EXPECT_EQ(table.find("\n| down |"), std::string::npos) << table;  // never asked: no row
+  const auto json = report.to_json();
+  EXPECT_EQ(json["direction_confusion"]["right"]["left"].get<int64_t>(), 1);
+  EXPECT_DOUBLE_EQ(json["opposite_rate"].get<double>(), 0.2);
+  EXPECT_NE(report.markdown().find("| direction opposite to the asked one | 20.0% |"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vdm::eval

@@ -237,6 +237,8 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
                            {"colour", o.colour},
                            {"shape", o.shape},
                            {"direction", o.direction},
+                           {"detected_direction", o.detected_direction},
+                           {"velocity", o.velocity},
                            {"present_fraction", o.present_fraction},
                            {"stable_fraction", o.stable_fraction}});
       }
@@ -261,7 +263,8 @@ int run_eval(const EvalFlags& f, const GlobalOptions& global) {
       f.two_objects ? "one- and two-object captions" : "single-object captions", sampler, steps, guidance,
       config.frames, config.width, config.height, model_path);
   const auto grid_path = (fs::path(f.out) / "grid.png").string();
-  std::string md = fmt::format("# vdm eval\n\n{}\n\n{}\n", settings, report.markdown());
+  std::string md = fmt::format("# vdm eval\n\n{}\n\n{}\nDirections drawn (objects) for each asked one:\n\n{}",
+                               settings, report.markdown(), report.direction_confusion_markdown());
   if (!grid_clips.empty()) {
     eval::GridOptions grid_options;
     grid_options.scale = 2;

@@ -82,6 +82,17 @@ int colour_index(const std::string& name) { return find(colour_names(), name); }
 int shape_index(const std::string& name) { return find(shape_names(), name); }
 int direction_index(const std::string& name) { return find(direction_names(), name); }
 
+std::string opposite_direction(const std::string& name) {
+  const int index = direction_index(name);
+  VDM_CHECK(index >= 0, "unknown direction \"{}\"; known: {}", name, fmt::join(direction_names(), ", "));
+  const auto step = direction_step(index);
+  for (int k = 0; k < static_cast<int>(direction_names().size()); ++k) {
+    const auto other = direction_step(k);
+    if (other[0] == -step[0] && other[1] == -step[1]) return direction_names()[static_cast<size_t>(k)];
+  }
+  throw Error(fmt::format("direction \"{}\" has no opposite", name));  // not reached: the set is symmetric
+}
+
 std::string format_caption(const std::vector<ObjectCaption>& objects) {
   VDM_CHECK(!objects.empty(), "a caption needs at least one object");
   std::string out;

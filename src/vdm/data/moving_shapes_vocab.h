@@ -31,6 +31,9 @@ const std::vector<std::string>& direction_names();  // left, right, up, down, up
 // Unit step of a direction in image coordinates: x grows to the right, y grows DOWN (row
 // index), so "up" is (0, -1). Diagonals are (+-1, +-1) before normalisation.
 std::array<int, 2> direction_step(int direction_index);
+// The name of the direction with the negated step ("up-left" -> "down-right"): what a clip
+// moving `name` shows when played backwards. Throws vdm::Error for an unknown name.
+std::string opposite_direction(const std::string& name);
 
 // Index of `name` in colour_names() / shape_names() / direction_names(); -1 if absent.
 int colour_index(const std::string& name);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "vdm/data/moving_shapes_vocab.h"
+
 namespace vdm::eval {
 
 ClipScore score(const Detection& detection, const std::vector<data::ObjectCaption>& expected) {
@@ -30,6 +32,8 @@ ClipScore score(const Detection& detection, const std::vector<data::ObjectCaptio
       s.colour = obj.colour == expected[e].colour;
       s.shape = obj.shape == expected[e].shape;
       s.direction = obj.direction == expected[e].direction;
+      s.detected_direction = obj.direction;
+      s.velocity = obj.velocity;
       s.present_fraction = obj.present_fraction();
       s.stable_fraction = obj.stable_fraction();
     }
@@ -48,6 +52,13 @@ void EvalReport::add(const ClipScore& clip) {
   for (const auto& s : clip.objects) {
     ++objects_;
     colour_ += s.colour, shape_ += s.shape, direction_ += s.direction, all_ += s.all_correct();
+    const auto& drawn = s.found ? s.detected_direction : std::string("missing");
+    const bool opposite = data::direction_index(s.expected.direction) >= 0 &&
+                          drawn == data::opposite_direction(s.expected.direction);
+    axis_ += s.direction || opposite;
+    opposite_ += opposite;
+    still_ += drawn == "none";
+    ++confusion_[{s.expected.direction, drawn}];
     present_ += s.present_fraction;
     stable_ += s.stable_fraction;
   }
@@ -61,11 +72,36 @@ std::string EvalReport::markdown() const {
       {"shape accuracy", shape_accuracy()},
       {"direction accuracy", direction_accuracy()},
       {"all three correct", all_correct()},
+      {"direction on the asked axis (either way)", axis_accuracy()},
+      {"direction opposite to the asked one", opposite_rate()},
       {"frames with the object present", present_fraction()},
       {"frames with the object present and stable", stable_fraction()},
   };
   for (const auto& [name, value] : rows)
     out += fmt::format("| {} | {:.1f}% |\n", name, 100 * value);
+  return out;
+}
+
+std::string EvalReport::direction_confusion_markdown() const {
+  std::vector<std::string> columns = data::direction_names();
+  columns.push_back("none");
+  columns.push_back("missing");
+  std::string out = "| asked \\ drawn |";
+  for (const auto& c : columns) out += fmt::format(" {} |", c);
+  out += "\n| --- |";
+  for (size_t i = 0; i < columns.size(); ++i) out += " ---: |";
+  out += "\n";
+  for (const auto& asked : data::direction_names()) {
+    std::string row = fmt::format("| {} |", asked);
+    int64_t total = 0;
+    for (const auto& drawn : columns) {
+      const auto it = confusion_.find({asked, drawn});
+      const int64_t n = it == confusion_.end() ? 0 : it->second;
+      total += n;
+      row += n ? fmt::format(" {} |", n) : std::string(" |");
+    }
+    if (total) out += row + "\n";
+  }
   return out;
 }
 
@@ -77,6 +113,12 @@ io::Json EvalReport::to_json() const {
   j["shape_accuracy"] = shape_accuracy();
   j["direction_accuracy"] = direction_accuracy();
   j["all_correct"] = all_correct();
+  j["axis_accuracy"] = axis_accuracy();
+  j["opposite_rate"] = opposite_rate();
+  j["still_rate"] = still_rate();
+  io::Json confusion = io::Json::object();
+  for (const auto& [key, n] : confusion_) confusion[key.first][key.second] = n;
+  j["direction_confusion"] = confusion;
   j["present_fraction"] = present_fraction();
   j["stable_fraction"] = stable_fraction();
   return j;
