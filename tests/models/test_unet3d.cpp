@@ -279,6 +279,56 @@ TEST(UNet3DTextTimeEmbedding, NewPathStartsAtZeroThenCarriesThePrompt) {
   EXPECT_THROW(bad.validate(), vdm::Error);
 }
 
+// frame_text_embedding starts out as the model without it (zero output layer). Once that layer
+// moves, each frame gets its own conditioning: in a model with no other frame-order signal (no
+// temporal layers at all), identical frames come out different, by an amount that depends on
+// the prompt, and not when the temporal path is switched off (the image model).
+TEST(UNet3DFrameTextEmbedding, StartsAtZeroThenGivesEachFrameAPromptDependentCode) {
+  torch::NoGradGuard no_grad;
+  auto config = UNet3DConfig::tiny();
+  config.attention_levels.assign(config.attention_levels.size(), false);
+  config.temporal_conv = false;
+  config.transformer_in = false;
+  config.addition_embed_type = "text";
+  config.addition_embed_type_num_heads = 4;
+  auto base = random_unet(config);
+  config.frame_text_embedding = true;
+  UNet3D with_frames(config);
+  with_frames->eval();
+  std::map<std::string, torch::Tensor> target;
+  for (auto& [name, t] : vdm::models::state_dict(*with_frames)) target.emplace(name, t);
+  for (const auto& [name, t] : vdm::models::state_dict(*base)) target.at(name).copy_(t);
+  ASSERT_TRUE(target.count("frame_embedding_in.weight") && target.count("frame_embedding_out.weight"));
+
+  auto in = inputs(config, 2, 4, 8, 8);
+  in.x = in.x.select(2, 0).unsqueeze(2).expand({2, config.in_channels, 4, 8, 8}).contiguous();  // one frame, 4 times
+  EXPECT_TRUE(torch::equal(with_frames->forward(in.x, in.t, in.ctx), base->forward(in.x, in.t, in.ctx)));
+  auto spread = [](const torch::Tensor& y) { return (y - y.select(2, 0).unsqueeze(2)).abs().max().item<double>(); };
+  EXPECT_LT(spread(base->forward(in.x, in.t, in.ctx)), 1e-6);  // frames cannot differ without it
+
+  with_frames->frame_embedding_out->weight.normal_(0.0, 0.3);
+  const auto y = with_frames->forward(in.x, in.t, in.ctx);
+  EXPECT_GT(spread(y), 1e-3);
+  // The frame-to-frame change depends on the prompt: another context, same frames and time.
+  auto other = in.ctx.clone();
+  other.index_put_({0}, torch::randn_like(other[0]));
+  const auto y_other = with_frames->forward(in.x, in.t, other);
+  const auto change = [](const torch::Tensor& y) { return y.select(2, 3) - y.select(2, 0); };
+  EXPECT_GT(max_diff(change(y).select(0, 0), change(y_other).select(0, 0)), 1e-4);
+  EXPECT_LT(max_diff(change(y).select(0, 1), change(y_other).select(0, 1)), 1e-6);  // item 1 kept its prompt
+  // The image model (temporal path off) has no frame order: the embedding is not added.
+  UNet3DForwardOptions image;
+  image.temporal = false;
+  EXPECT_LT(spread(with_frames->forward(in.x, in.t, in.ctx, image)), 1e-6);
+
+  // It round-trips through the config file, and needs the pooled prompt.
+  EXPECT_TRUE(UNet3DConfig::from_json(config.to_json()).frame_text_embedding);
+  EXPECT_FALSE(UNet3DConfig::from_json(UNet3DConfig::tiny().to_json()).frame_text_embedding);
+  auto bad = config;
+  bad.addition_embed_type = "";
+  EXPECT_THROW(bad.validate(), vdm::Error);
+}
+
 // GPU: the same model on CUDA (f32, then bf16 and f16) agrees with the CPU. Skipped where no
 // CUDA device is visible (the CPU build, CI). f32: cuDNN's and cuBLAS's kernels sum in another
 // order than the CPU's; on an H100 the largest difference was 1.1e-4 of the output's range.

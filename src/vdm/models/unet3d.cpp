@@ -50,6 +50,8 @@ void UNet3DConfig::validate() const {
               "unet config: cross_attention_dim {} must be a multiple of addition_embed_type_num_heads {}",
               cross_attention_dim, addition_embed_type_num_heads);
   }
+  VDM_CHECK(!frame_text_embedding || addition_embed_type == "text",
+            "unet config: frame_text_embedding needs addition_embed_type \"text\" (it reads the pooled prompt)");
 }
 
 double UNet3DConfig::parameter_bound() const {
@@ -62,7 +64,7 @@ double UNet3DConfig::parameter_bound() const {
   // time projection; 120 m^2 covers them all with room to spare.
   const double per_block = 120 * m * m + 4 * cross * m + 2 * time * m;
   const double blocks = static_cast<double>(levels()) * (2.0 * static_cast<double>(layers_per_block) + 3) + 4;
-  const double ends = 9 * m * static_cast<double>(in_channels + out_channels) + 2 * time * time + 4 * cross * cross;
+  const double ends = 9 * m * static_cast<double>(in_channels + out_channels) + 4 * time * time + 4 * cross * cross;
   return blocks * per_block + ends;
 }
 
@@ -91,6 +93,7 @@ io::Json UNet3DConfig::to_json() const {
     j["addition_embed_type"] = addition_embed_type;
     j["addition_embed_type_num_heads"] = addition_embed_type_num_heads;
   }
+  if (frame_text_embedding) j["frame_text_embedding"] = true;  // absent from files of models without it
   return j;
 }
 
@@ -101,7 +104,7 @@ UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
                     "layers_per_block", "norm_num_groups", "norm_eps", "cross_attention_dim", "attention_head_dim",
                     "linear_projection", "temporal_conv", "frame_position", "transformer_in",
                     "transformer_in_heads", "downsample_padding", "mid_block_scale_factor", "dropout", "prediction",
-                    "addition_embed_type", "addition_embed_type_num_heads"});
+                    "addition_embed_type", "addition_embed_type_num_heads", "frame_text_embedding"});
   UNet3DConfig c;
   io::read_field(j, "in_channels", c.in_channels, "unet config");
   io::read_field(j, "out_channels", c.out_channels, "unet config");
@@ -129,6 +132,7 @@ UNet3DConfig UNet3DConfig::from_json(const io::Json& j) {
   io::read_field(j, "prediction", c.prediction, "unet config");
   io::read_field(j, "addition_embed_type", c.addition_embed_type, "unet config");
   io::read_field(j, "addition_embed_type_num_heads", c.addition_embed_type_num_heads, "unet config");
+  io::read_field(j, "frame_text_embedding", c.frame_text_embedding, "unet config");
   c.validate();
   return c;
 }
@@ -264,6 +268,14 @@ UNet3DImpl::UNet3DImpl(const UNet3DConfig& config) : config_(config) {
     add_embedding = register_module(
         "add_embedding", nn::TextTimeEmbedding(config_.cross_attention_dim, config_.time_embed_dim(),
                                                config_.addition_embed_type_num_heads));
+  }
+  if (config_.frame_text_embedding) {
+    const int64_t ct = config_.time_embed_dim();
+    frame_embedding_in = register_module("frame_embedding_in", torch::nn::Linear(ct + c0, ct));
+    frame_embedding_out = register_module("frame_embedding_out", torch::nn::Linear(ct, ct));
+    torch::NoGradGuard no_grad;
+    frame_embedding_out->weight.zero_();
+    frame_embedding_out->bias.zero_();
   }
   if (config_.transformer_in) {
     transformer_in = register_module(
@@ -414,8 +426,22 @@ torch::Tensor UNet3DImpl::forward(const torch::Tensor& sample, const torch::Tens
   auto t = timestep.reshape({-1}).expand({b}).to(sample.device());
   auto t_emb = nn::sinusoidal_embedding(t, config_.block_out_channels[0], /*flip_sin_to_cos=*/true, 0.0).to(dtype);
   auto temb = time_embedding(t_emb);  // [B, Ct]
-  if (add_embedding) temb = temb + add_embedding(context.to(dtype));
+  torch::Tensor text;
+  if (add_embedding) {
+    text = add_embedding(context.to(dtype));  // [B, Ct]
+    temb = temb + text;
+  }
   temb = temb.repeat_interleave(f, 0);  // [(B F), Ct]
+  if (frame_embedding_in && opt.temporal) {
+    // Per frame: MLP([pooled prompt, sinusoid(frame index)]). Image items have no frame order.
+    const int64_t ct = text.size(1), c0 = config_.block_out_channels[0];
+    auto index = torch::arange(f, torch::TensorOptions().device(sample.device()));
+    auto position = nn::sinusoidal_embedding(index, c0, /*flip_sin_to_cos=*/true, 0.0).to(dtype);  // [F, C0]
+    auto joint = torch::cat({text.unsqueeze(1).expand({b, f, ct}), position.unsqueeze(0).expand({b, f, c0})}, 2);
+    auto per_frame = frame_embedding_out(torch::silu(frame_embedding_in(joint)));  // [B, F, Ct]
+    if (opt.is_image.defined()) per_frame = per_frame * opt.is_image.logical_not().to(dtype).view({b, 1, 1});
+    temb = temb + per_frame.reshape({b * f, ct});
+  }
   torch::Tensor ctx;
   if (config_.cross_attention_dim > 0) ctx = context.to(dtype).repeat_interleave(f, 0);  // [(B F), L, Dc]
 

@@ -53,6 +53,12 @@ struct UNet3DConfig {
   // added to the timestep embedding (nn::TextTimeEmbedding, as in Imagen and UNet2DCondition).
   std::string addition_embed_type;
   int64_t addition_embed_type_num_heads = 64;
+  // vdm's own (not in diffusers): give every frame its own conditioning vector, an MLP of the
+  // pooled prompt (addition_embed_type "text") and a sinusoid of the frame index, added to
+  // that frame's timestep embedding. The residual blocks then see "frame k of a clip moving
+  // right" directly, not only through the temporal layers. Its output layer starts at zero,
+  // so a model that gains it starts out computing what it computed without it.
+  bool frame_text_embedding = false;
 
   int64_t levels() const { return static_cast<int64_t>(block_out_channels.size()); }
   int64_t head_dim(int64_t level) const;
@@ -125,6 +131,7 @@ class UNet3DImpl : public torch::nn::Module {
   nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   nn::TimestepEmbedding time_embedding{nullptr};
   nn::TextTimeEmbedding add_embedding{nullptr};  // addition_embed_type "text" only
+  torch::nn::Linear frame_embedding_in{nullptr}, frame_embedding_out{nullptr};  // frame_text_embedding only
   nn::TemporalTransformer transformer_in{nullptr};
   torch::nn::ModuleList down_blocks, up_blocks;
   UNetLevel mid_block{nullptr};
