@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
     torch::manual_seed(0);
     std::printf("model input: %lld frames of %lldx%lld; prompts \"%s\" / \"%s\"\n", static_cast<long long>(c.frames),
                 static_cast<long long>(c.height), static_cast<long long>(c.width), a.c_str(), b.c_str());
+    // How far apart the text encoder puts the two prompts, before the U-Net reads them.
+    std::printf("text encoder: |enc(b) - enc(a)| / |enc(a)| = %.4f (per token, largest: %.4f)\n",
+                (ctx_b - ctx_a).norm().item<double>() / ctx_a.norm().item<double>(),
+                ((ctx_b - ctx_a).norm(2, {2}) / ctx_a.norm(2, {2})).max().item<double>());
     std::printf("%8s  %26s  %26s\n", "t", "|f(rev z) rev - f| / |f|", "|f(prompt b) - f| / |f|");
     for (const double t : {0.999, 0.9, 0.7, 0.5, 0.3}) {
       const auto z = torch::randn({1, c.unet.in_channels, c.frames, c.height, c.width});  // a latent at level t
