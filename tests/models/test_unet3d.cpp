@@ -298,7 +298,7 @@ TEST(UNet3DFrameTextEmbedding, StartsAtZeroThenGivesEachFrameAPromptDependentCod
   std::map<std::string, torch::Tensor> target;
   for (auto& [name, t] : vdm::models::state_dict(*with_frames)) target.emplace(name, t);
   for (const auto& [name, t] : vdm::models::state_dict(*base)) target.at(name).copy_(t);
-  ASSERT_TRUE(target.count("frame_embedding_in.weight") && target.count("frame_embedding_out.weight"));
+  ASSERT_TRUE(target.count("frame_embedding.linear_1.weight") && target.count("frame_embedding.linear_2.weight"));
 
   auto in = inputs(config, 2, 4, 8, 8);
   in.x = in.x.select(2, 0).unsqueeze(2).expand({2, config.in_channels, 4, 8, 8}).contiguous();  // one frame, 4 times
@@ -306,7 +306,7 @@ TEST(UNet3DFrameTextEmbedding, StartsAtZeroThenGivesEachFrameAPromptDependentCod
   auto spread = [](const torch::Tensor& y) { return (y - y.select(2, 0).unsqueeze(2)).abs().max().item<double>(); };
   EXPECT_LT(spread(base->forward(in.x, in.t, in.ctx)), 1e-6);  // frames cannot differ without it
 
-  with_frames->frame_embedding_out->weight.normal_(0.0, 0.3);
+  with_frames->frame_embedding->linear_2->weight.normal_(0.0, 0.3);
   const auto y = with_frames->forward(in.x, in.t, in.ctx);
   EXPECT_GT(spread(y), 1e-3);
   // The frame-to-frame change depends on the prompt: another context, same frames and time.

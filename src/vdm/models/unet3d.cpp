@@ -271,11 +271,10 @@ UNet3DImpl::UNet3DImpl(const UNet3DConfig& config) : config_(config) {
   }
   if (config_.frame_text_embedding) {
     const int64_t ct = config_.time_embed_dim();
-    frame_embedding_in = register_module("frame_embedding_in", torch::nn::Linear(ct + c0, ct));
-    frame_embedding_out = register_module("frame_embedding_out", torch::nn::Linear(ct, ct));
+    frame_embedding = register_module("frame_embedding", nn::TimestepEmbedding(ct + c0, ct));
     torch::NoGradGuard no_grad;
-    frame_embedding_out->weight.zero_();
-    frame_embedding_out->bias.zero_();
+    frame_embedding->linear_2->weight.zero_();  // starts as the model without it
+    frame_embedding->linear_2->bias.zero_();
   }
   if (config_.transformer_in) {
     transformer_in = register_module(
@@ -432,13 +431,13 @@ torch::Tensor UNet3DImpl::forward(const torch::Tensor& sample, const torch::Tens
     temb = temb + text;
   }
   temb = temb.repeat_interleave(f, 0);  // [(B F), Ct]
-  if (frame_embedding_in && opt.temporal) {
+  if (frame_embedding && opt.temporal) {
     // Per frame: MLP([pooled prompt, sinusoid(frame index)]). Image items have no frame order.
     const int64_t ct = text.size(1), c0 = config_.block_out_channels[0];
     auto index = torch::arange(f, torch::TensorOptions().device(sample.device()));
     auto position = nn::sinusoidal_embedding(index, c0, /*flip_sin_to_cos=*/true, 0.0).to(dtype);  // [F, C0]
     auto joint = torch::cat({text.unsqueeze(1).expand({b, f, ct}), position.unsqueeze(0).expand({b, f, c0})}, 2);
-    auto per_frame = frame_embedding_out(torch::silu(frame_embedding_in(joint)));  // [B, F, Ct]
+    auto per_frame = frame_embedding(joint);  // [B, F, Ct]
     if (opt.is_image.defined()) per_frame = per_frame * opt.is_image.logical_not().to(dtype).view({b, 1, 1});
     temb = temb + per_frame.reshape({b * f, ct});
   }

@@ -131,7 +131,7 @@ class UNet3DImpl : public torch::nn::Module {
   nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   nn::TimestepEmbedding time_embedding{nullptr};
   nn::TextTimeEmbedding add_embedding{nullptr};  // addition_embed_type "text" only
-  torch::nn::Linear frame_embedding_in{nullptr}, frame_embedding_out{nullptr};  // frame_text_embedding only
+  nn::TimestepEmbedding frame_embedding{nullptr};  // frame_text_embedding only
   nn::TemporalTransformer transformer_in{nullptr};
   torch::nn::ModuleList down_blocks, up_blocks;
   UNetLevel mid_block{nullptr};
